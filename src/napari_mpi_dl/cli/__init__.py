@@ -1,0 +1,1 @@
+"""Command line interface: ``napari-mpi-dl <command> ...`` (see ``napari-mpi-dl --help``)."""
