@@ -17,6 +17,9 @@ from pathlib import Path
 def atomic_path(path: str | os.PathLike, *, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; on success it is renamed onto ``path``.
 
+    The temporary name ends with the target's extension (``numpy.save`` appends ``.npy``
+    otherwise, and some writers pick the format from the extension).
+
     Use it with any writer that takes a file name (h5py, tifffile, torch.save, numpy.save)::
 
         with atomic_path("data.h5") as tmp:
@@ -29,7 +32,7 @@ def atomic_path(path: str | os.PathLike, *, suffix: str | None = None) -> Iterat
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=suffix if suffix is not None else target.suffix + ".part",
+        prefix=f".{target.name}.", suffix=suffix if suffix is not None else ".part" + target.suffix,
         dir=target.parent,
     )
     os.close(fd)
