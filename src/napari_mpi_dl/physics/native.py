@@ -131,10 +131,11 @@ def simulate_native(
     If ``settings`` is omitted, the deblurring-paper defaults are used with a grid matching the
     phantom's shape over 20 mm x 20 mm.
     """
+    concentration = validate_concentration(concentration)
     if settings is None:
         from napari_mpi_dl.physics.grid import ImageGrid
 
-        shape = np.shape(concentration)[-2:]
+        shape = concentration.shape[-2:]
         settings = XSpaceSettings(grid=ImageGrid(shape=shape, fov_mm=(20.0, 20.0)))
     return NativeSimulator(settings).simulate(
         concentration, method=method, snr_db=snr_db, seed=seed
