@@ -23,8 +23,12 @@ from napari_mpi_dl.physics.xspace_signal import (
 from napari_mpi_dl.physics.trajectory import cartesian_trajectory_for
 
 
-def reference_voltages(concentration: np.ndarray, settings: XSpaceSettings) -> np.ndarray:
-    """Voltages (V) of an x-scan, shape (ny lines, Ns samples), by a loop over every sample.
+def reference_voltages(
+    concentration: np.ndarray, settings: XSpaceSettings, *, lines: int | None = None
+) -> np.ndarray:
+    """Voltages (V) of an x-scan, shape (lines, Ns samples), by a loop over every sample.
+
+    ``lines`` limits the loop to the first lines of the raster (for timing); default all.
 
     For each time sample: the field vector H = G (r_s - r) at every pixel, xi = k |H|, the
     tensor T = Ldot H^H^T + L/xi (I - H^H^T), the coil signal along x from T dH_D/dt.
@@ -46,8 +50,9 @@ def reference_voltages(concentration: np.ndarray, settings: XSpaceSettings) -> n
     Y, X = grid.coordinates_mm()
     xs = grid.centre_mm[1] + traj.fast_position_mm()
     v = traj.fast_velocity_mm_per_s() * 1e-3
-    out = np.empty((ny, traj.samples_per_period))
-    for j, y_line in enumerate(grid.axis_mm(0)):
+    n_lines = ny if lines is None else min(int(lines), ny)
+    out = np.empty((n_lines, traj.samples_per_period))
+    for j, y_line in enumerate(grid.axis_mm(0)[:n_lines]):
         for s in range(traj.samples_per_period):
             hx = g * (xs[s] - X) * 1e-3  # A/m
             hy = g * (y_line - Y) * 1e-3
