@@ -4,7 +4,7 @@ The deblurring paper's setting (Zhang et al., IJMPI 2023): 101 x 101 native imag
 20 mm x 20 mm FOV. We choose magnetite-like cores of 25 nm (Ms = 0.6 T/mu0, 300 K) and:
 
 * ``LOW_GRADIENT_T_PER_M = 1.35``: tangential PSF FWHM 3.27 mm (normal 7.45 mm). With an x-scan,
-  two 1.2 mm tubes side by side along x show a dip below 20 % for every gap up to 2.6 mm
+  two 1.2 mm tubes side by side along x show a dip below 20 % for every gap up to 2.2 mm
   (dip 0.14 at 2.2 mm, 0.22 at 2.6 mm): gaps below about 2.5 mm merge into one blob.
 * ``HIGH_GRADIENT_T_PER_M = 6.0``: tangential FWHM 0.74 mm; every protocol gap (1.0 mm and up) is
   resolved with a dip above 60 %.
