@@ -40,11 +40,20 @@ def atomic_path(path: str | os.PathLike, *, suffix: str | None = None) -> Iterat
     try:
         yield tmp
         _fsync(tmp)
+        _chmod_like_a_new_file(tmp)
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
+
+
+def _chmod_like_a_new_file(path: Path) -> None:
+    """mkstemp creates mode 0600; give the file the mode ``open()`` would (0666 & ~umask)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    with contextlib.suppress(OSError):
+        os.chmod(path, 0o666 & ~umask)
 
 
 def _fsync(path: Path) -> None:

@@ -108,11 +108,17 @@ class _LineScanOperator:
 
     def adiabatic_sum(self, c: np.ndarray) -> np.ndarray:
         """``sum_r c(r) h(r_s(t) - r)`` for every line and sample: (B, ny, Ns) from (B, ny, nx)."""
+        from threadpoolctl import threadpool_limits
+
         ny = self.grid.shape[0]
         c_hat = sfft.rfft(c.astype(np.float32), n=self.nfft, axis=1)  # (B, nfreq, nx)
-        prod = np.matmul(self.kernel_hat[None], c_hat[..., None])[..., 0]  # (B, nfreq, Ns)
-        full = sfft.irfft(prod, n=self.nfft, axis=1)  # (B, nfft, Ns)
-        return full[:, ny - 1 : 2 * ny - 1, :].astype(np.float64)
+        # One (Ns x nx) @ (nx x B) product per slow-axis frequency. The products are small and
+        # memory-bound: multi-threaded BLAS only adds synchronisation (and stalls badly on a
+        # loaded machine), so they run single-threaded.
+        with threadpool_limits(limits=1, user_api="blas"):
+            prod = np.matmul(self.kernel_hat, np.moveaxis(c_hat, 0, -1))  # (nfreq, Ns, B)
+        full = sfft.irfft(prod, n=self.nfft, axis=0)  # (nfft, Ns, B)
+        return np.moveaxis(full[ny - 1 : 2 * ny - 1], -1, 0).astype(np.float64)  # (B, ny, Ns)
 
     def voltages(self, c: np.ndarray) -> np.ndarray:
         """Receive-coil voltages (V), shape (B, ny lines, Ns samples per line)."""
