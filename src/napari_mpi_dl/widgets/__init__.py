@@ -1,0 +1,1 @@
+"""napari dock widgets (thin: they translate between the GUI and the library)."""
