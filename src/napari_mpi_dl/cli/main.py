@@ -17,6 +17,9 @@ from napari_mpi_dl import __version__
 SUBCOMMAND_MODULES = [
     "napari_mpi_dl.cli.simulate",
     "napari_mpi_dl.cli.dataset",
+    "napari_mpi_dl.cli.sm",
+    "napari_mpi_dl.cli.measure",
+    "napari_mpi_dl.cli.reco",
 ]
 
 

@@ -1,0 +1,190 @@
+"""napari reader for MDF files (``*.mdf``, and MDF files named ``*.h5``/``*.hdf5``).
+
+* A system matrix opens as one image stack per receive channel: ``|S|`` with axes
+  (frequency index, y, x) (a 3D SM: (frequency, z, y, x)), scale in mm, frequencies and SNR in the
+  layer metadata; :func:`system_matrix_layers` can also sort the frequencies by SNR.
+* A measurement is reconstructed with its system matrix when one is known: the SM recorded in
+  the file (simulations of this package write it), or the one MDF system matrix in the same folder
+  recorded with the same sequence; the simulated phantom, if recorded, opens too. Without a system
+  matrix the measurement opens as its mean spectrum magnitude (channel x frequency) and the
+  reconstruction dock takes the SM later.
+* A reconstruction opens as an image on its grid.
+
+HDF5 files that are not MDF (e.g. this package's own data sets) return None, so napari asks the
+next reader.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from napari_mpi_dl.io.mdf_read import MDF_SUFFIXES, mdf_kind
+
+
+def get_reader(path):
+    """npe2 reader contribution: a function for MDF files, None for anything else."""
+    if isinstance(path, list | tuple):
+        if len(path) != 1:
+            return None if not all(_is_mdf(p) for p in path) else read_mdf_layers
+        path = path[0]
+    return read_mdf_layers if _is_mdf(path) else None
+
+
+def _is_mdf(path) -> bool:
+    p = str(path)
+    return p.lower().endswith(MDF_SUFFIXES) and os.path.isfile(p) and mdf_kind(p) is not None
+
+
+def read_mdf_layers(path) -> list[tuple]:
+    """Layer data tuples for one MDF file (or several)."""
+    paths = path if isinstance(path, list | tuple) else [path]
+    layers: list[tuple] = []
+    for p in paths:
+        layers.extend(_layers_for(str(p)))
+    return layers
+
+
+def _layers_for(path: str) -> list[tuple]:
+    from napari_mpi_dl.io.mdf_read import read_measurement, read_reconstruction, read_system_matrix
+
+    kind = mdf_kind(path)
+    if kind == "system_matrix":
+        return system_matrix_layers(read_system_matrix(path))
+    if kind == "reconstruction":
+        return [reconstruction_layer(read_reconstruction(path), name=Path(path).stem)]
+    meas = read_measurement(path)
+    sm_path = find_system_matrix(path, meas)
+    if sm_path is None:
+        _notify(f"{Path(path).name}: no matching system matrix found next to it; choose one in "
+                "the 'MDF reconstruction' dock")
+        return [measurement_layer(meas, path)]
+    from napari_mpi_dl.recon.sm_reconstruction import reconstruct
+
+    sm = read_system_matrix(sm_path)
+    result = reconstruct(sm, meas)
+    layers = [result_layer(result, name=f"{Path(path).stem} reco", meas_path=path,
+                           sm_path=str(sm_path))]
+    from napari_mpi_dl.physics.sm_measurement import phantom_from_measurement
+
+    truth = phantom_from_measurement(meas)
+    if truth is not None and truth.shape == result.image.shape:
+        layers.insert(0, (truth, {"name": f"{Path(path).stem} phantom", "scale": result.pixel_mm,
+                                  "translate": result.origin_mm, "colormap": "gray",
+                                  "metadata": {"unit": "mol/L", "kind": "phantom"}}, "image"))
+    return layers
+
+
+def _notify(message: str) -> None:
+    try:
+        from napari.utils.notifications import show_info
+
+        show_info(message)
+    except Exception:  # noqa: BLE001 - no napari event loop (e.g. plain library use)
+        pass
+
+
+def find_system_matrix(meas_path: str, meas=None) -> Path | None:
+    """The system matrix of a measurement: recorded in the file, else the only SM next to it
+    with the same sequence (drive field, samples, bandwidth, channels); None if unknown."""
+    from napari_mpi_dl.io.mdf_read import read_acquisition
+    from napari_mpi_dl.physics.sm_measurement import SYSTEM_MATRIX_FIELD
+
+    folder = Path(meas_path).resolve().parent
+    if meas is not None:
+        recorded = meas.header.extra.get(SYSTEM_MATRIX_FIELD)
+        if recorded:
+            candidate = (folder / str(recorded)).resolve()
+            if candidate.is_file() and mdf_kind(candidate) == "system_matrix":
+                return candidate
+    if meas is None:
+        return None
+    matches = []
+    for candidate in sorted(folder.iterdir()):
+        if candidate.resolve() == Path(meas_path).resolve() or \
+                not candidate.name.lower().endswith(MDF_SUFFIXES):
+            continue
+        if mdf_kind(candidate) != "system_matrix":
+            continue
+        try:
+            drive, v, bandwidth, channels = read_acquisition(candidate)
+        except (ValueError, OSError):
+            continue
+        if (not drive.matches(meas.drive_field) and v == meas.receiver.num_sampling_points
+                and np.isclose(bandwidth, meas.receiver.bandwidth_hz)
+                and channels in (0, meas.receiver.num_channels)):
+            matches.append(candidate)
+    return matches[0] if len(matches) == 1 else None
+
+
+def system_matrix_layers(sm, *, sort_by_snr: bool = False, channels=None) -> list[tuple]:
+    """One image layer per receive channel: |S| as (frequency, [z,] y, x), scale in mm."""
+    nz, ny, nx = sm.grid_shape_zyx
+    vox = sm.voxel_size_mm
+    first = 1e3 * sm.voxel_positions_m()[0]  # (x, y, z) of voxel 0
+    if nz > 1:
+        scale = (1.0, vox[2], vox[1], vox[0])
+        translate = (0.0, first[2], first[1], first[0])
+        axis_labels = ("frequency", "z", "y", "x")
+    else:
+        scale, translate = (1.0, vox[1], vox[0]), (0.0, first[1], first[0])
+        axis_labels = ("frequency", "y", "x")
+    layers = []
+    name = Path(sm.source).stem if sm.source else "system matrix"
+    for c in range(sm.num_channels) if channels is None else channels:
+        mag = np.abs(sm.data[0, c])  # (K, O)
+        order = np.arange(mag.shape[0])
+        snr = sm.row_snr(0)[c]
+        if sort_by_snr and sm.snr is not None:
+            order = np.argsort(-snr, kind="stable")
+        stack = mag[order].reshape((mag.shape[0],) + ((nz,) if nz > 1 else ()) + (ny, nx))
+        meta = {"kind": "system_matrix", "mdf_path": sm.source, "channel": int(c),
+                "frequencies_hz": sm.frequencies_hz[order], "snr": snr[order],
+                "sorted_by_snr": bool(sort_by_snr and sm.snr is not None),
+                "background_corrected": sm.background_corrected}
+        layers.append((stack.astype(np.float32), {
+            "name": f"{name} |S| ch{c}" + (" (by SNR)" if meta["sorted_by_snr"] else ""),
+            "scale": scale, "translate": translate, "axis_labels": axis_labels,
+            "colormap": "magma", "metadata": meta}, "image"))
+    return layers
+
+
+def measurement_layer(meas, path: str) -> tuple:
+    """Mean spectrum magnitude (channel x frequency) of the foreground frames."""
+    spectra = meas.spectra()[:, 0]  # (N, C, K)
+    fg = meas.foreground_frames if meas.foreground_frames.size else np.arange(meas.num_frames)
+    mag = np.abs(spectra[fg]).mean(axis=0)
+    return (mag.astype(np.float32), {
+        "name": f"{Path(path).stem} spectrum", "colormap": "viridis",
+        "metadata": {"kind": "measurement", "mdf_path": str(path),
+                     "frequencies_hz": meas.frequencies_hz}}, "image")
+
+
+def result_layer(result, *, name: str, meas_path: str | None = None,
+                 sm_path: str | None = None) -> tuple:
+    """Image layer of a :class:`~napari_mpi_dl.recon.sm_reconstruction.ReconstructionResult`."""
+    images = result.images[:, result.images.shape[1] // 2]  # (Q, ny, nx)
+    data = images[0] if images.shape[0] == 1 else images
+    scale = result.pixel_mm if data.ndim == 2 else (1.0,) + result.pixel_mm
+    translate = result.origin_mm if data.ndim == 2 else (0.0,) + result.origin_mm
+    meta = result.metadata()
+    meta.update({"kind": "reconstruction", "measurement": meas_path, "system_matrix": sm_path})
+    return (data, {"name": name, "scale": scale, "translate": translate, "colormap": "inferno",
+                   "metadata": meta}, "image")
+
+
+def reconstruction_layer(reco, *, name: str) -> tuple:
+    """Image layer of an MDF ``/reconstruction`` (first channel)."""
+    images = reco.images()[:, 0]  # (Q, nz, ny, nx)
+    vox = 1e3 * np.asarray(reco.fov_m) / np.asarray(reco.size_xyz)
+    first = 1e3 * (np.asarray(reco.centre_m) - np.asarray(reco.fov_m) / 2) + vox / 2
+    data = images.squeeze()
+    spatial = data.ndim if data.ndim <= 3 else 3
+    scale = (tuple(vox[::-1][-spatial:]) if np.all(np.isfinite(vox)) else (1.0,) * spatial)
+    translate = tuple(first[::-1][-spatial:]) if np.all(np.isfinite(first)) else (0.0,) * spatial
+    scale = (1.0,) * (data.ndim - spatial) + scale
+    translate = (0.0,) * (data.ndim - spatial) + translate
+    return (data, {"name": name, "scale": scale, "translate": translate, "colormap": "inferno",
+                   "metadata": {"kind": "reconstruction", **reco.parameters}}, "image")

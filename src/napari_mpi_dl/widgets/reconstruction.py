@@ -1,0 +1,244 @@
+"""Reconstruction dock: MDF system matrix + MDF measurement -> concentration image layer.
+
+Thin: the controls become a :class:`ReconstructionRequest` (plain values); a napari generator
+worker reads both files, prepares the reconstruction and runs Kaczmarz sweep by sweep
+(:func:`reconstruction_steps`, library calls only), yielding after each sweep so the progress bar
+moves and "Stop" takes effect between sweeps. The image layer is added or updated in the main
+thread; layers the dock did not create are never touched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from magicgui.widgets import (
+    CheckBox,
+    ComboBox,
+    Container,
+    FileEdit,
+    FloatSpinBox,
+    Label,
+    LineEdit,
+    PushButton,
+    SpinBox,
+)
+
+OUTPUT_NAME = "MDF reconstruction"
+MDF_FILTER = "*.mdf *.h5 *.hdf5"
+
+
+@dataclass(frozen=True)
+class ReconstructionRequest:
+    sm_path: str
+    meas_path: str
+    iterations: int = 10
+    lam: float = 0.01
+    lambda_mode: str = "relative"
+    min_frequency_khz: float = 80.0
+    max_frequency_khz: float = 0.0  # 0: up to the bandwidth
+    snr_threshold: float = 1.5  # 0: no SNR criterion
+    channels: tuple[int, ...] | None = None
+    background_correction: bool = True
+    enforce_real: bool = True
+    enforce_positive: bool = True
+    frames: str = "average"
+
+    def settings(self):
+        from napari_mpi_dl.recon.frequency_selection import FrequencySelection
+        from napari_mpi_dl.recon.sm_reconstruction import ReconstructionSettings
+
+        selection = FrequencySelection(
+            min_frequency_hz=1e3 * self.min_frequency_khz,
+            max_frequency_hz=1e3 * self.max_frequency_khz if self.max_frequency_khz > 0 else None,
+            snr_threshold=self.snr_threshold if self.snr_threshold > 0 else None,
+            channels=self.channels)
+        return ReconstructionSettings(
+            iterations=self.iterations, lam=self.lam, lambda_mode=self.lambda_mode,
+            selection=selection, background_correction=self.background_correction,
+            enforce_real=self.enforce_real, enforce_positive=self.enforce_positive,
+            frames=self.frames)
+
+
+def parse_channels(text: str) -> tuple[int, ...] | None:
+    """``"all"``/empty -> None, ``"0, 1"`` -> (0, 1); ValueError otherwise."""
+    text = text.strip().lower()
+    if text in ("", "all"):
+        return None
+    try:
+        return tuple(int(t) for t in text.replace(",", " ").split())
+    except ValueError:
+        raise ValueError(f"receive channels must be 'all' or numbers like '0, 1', got {text!r}"
+                         ) from None
+
+
+def reconstruction_steps(request: ReconstructionRequest):
+    """Generator run in the worker: yields status strings, returns (result, request)."""
+    from pathlib import Path
+
+    from napari_mpi_dl.io.mdf_read import read_measurement, read_system_matrix
+    from napari_mpi_dl.recon.sm_reconstruction import prepare_reconstruction
+
+    for label, path in (("system matrix", request.sm_path), ("measurement", request.meas_path)):
+        if not path or not Path(path).is_file():
+            raise FileNotFoundError(f"choose a {label} file (got {path!r})")
+    settings = request.settings()
+    sm = read_system_matrix(request.sm_path, background_correction=request.background_correction)
+    yield "system matrix read"
+    meas = read_measurement(request.meas_path)
+    prepared = prepare_reconstruction(sm, meas, settings)
+    yield f"{len(prepared.rows)} rows selected"
+    x = None
+    for sweep, current in prepared.sweeps():
+        x = current
+        yield f"sweep {sweep} / {settings.iterations}"
+    return prepared.finish(x.copy()), request
+
+
+class ReconstructionWidget(Container):
+    """Dock widget (npe2 contribution); receives the viewer as ``napari_viewer``."""
+
+    def __init__(self, napari_viewer) -> None:
+        self._viewer = napari_viewer
+        self._sm_file = FileEdit(label="System matrix", mode="r", filter=MDF_FILTER)
+        self._meas_file = FileEdit(label="Measurement", mode="r", filter=MDF_FILTER)
+        self._from_layer = PushButton(text="Files of the selected layer")
+        self._iterations = SpinBox(label="Iterations", value=10, min=1, max=100000)
+        self._lambda = FloatSpinBox(label="Lambda", value=0.01, min=0.0, max=1e12, step=0.001)
+        self._lambda_mode = ComboBox(label="Lambda mode", choices=("relative", "absolute"),
+                                     value="relative")
+        self._min_khz = FloatSpinBox(label="Min frequency (kHz)", value=80.0, min=0.0, max=1e5)
+        self._max_khz = FloatSpinBox(label="Max frequency (kHz, 0 = all)", value=0.0, min=0.0,
+                                     max=1e5)
+        self._snr = FloatSpinBox(label="SNR threshold (0 = off)", value=1.5, min=0.0, max=1e9)
+        self._channels = LineEdit(label="Receive channels", value="all")
+        self._bg = CheckBox(text="Background correction", value=True)
+        self._real = CheckBox(text="Real part only", value=True)
+        self._positive = CheckBox(text="Non-negative", value=True)
+        self._frames = ComboBox(label="Frames", choices=("average", "each"), value="average")
+        self._show_sm = PushButton(text="Show system matrix")
+        self._sort_snr = CheckBox(text="sorted by SNR", value=False)
+        self._run = PushButton(text="Reconstruct")
+        self._status = Label(value="")
+        super().__init__(widgets=[
+            self._sm_file, self._meas_file, self._from_layer, self._iterations, self._lambda,
+            self._lambda_mode, self._min_khz, self._max_khz, self._snr, self._channels,
+            self._bg, self._real, self._positive, self._frames, self._show_sm, self._sort_snr,
+            self._run, self._status,
+        ])
+        self._worker = None
+        self._output = None
+        self._run.changed.connect(self._on_run)
+        self._show_sm.changed.connect(self._on_show_sm)
+        self._from_layer.changed.connect(self._on_from_layer)
+
+    # --- controls ----------------------------------------------------------------------------
+    def request(self) -> ReconstructionRequest:
+        return ReconstructionRequest(
+            sm_path=str(self._sm_file.value or ""), meas_path=str(self._meas_file.value or ""),
+            iterations=int(self._iterations.value), lam=float(self._lambda.value),
+            lambda_mode=str(self._lambda_mode.value), min_frequency_khz=float(self._min_khz.value),
+            max_frequency_khz=float(self._max_khz.value), snr_threshold=float(self._snr.value),
+            channels=parse_channels(self._channels.value),
+            background_correction=bool(self._bg.value), enforce_real=bool(self._real.value),
+            enforce_positive=bool(self._positive.value), frames=str(self._frames.value))
+
+    def _on_from_layer(self, _=None) -> None:
+        layer = self._viewer.layers.selection.active
+        meta = getattr(layer, "metadata", {}) or {}
+        kind = meta.get("kind")
+        if kind == "system_matrix" and meta.get("mdf_path"):
+            self._sm_file.value = meta["mdf_path"]
+        elif kind == "measurement" and meta.get("mdf_path"):
+            self._meas_file.value = meta["mdf_path"]
+        elif kind == "reconstruction":
+            if meta.get("system_matrix"):
+                self._sm_file.value = meta["system_matrix"]
+            if meta.get("measurement"):
+                self._meas_file.value = meta["measurement"]
+        else:
+            self._status.value = "the selected layer was not opened from an MDF file"
+
+    def _on_show_sm(self, _=None) -> None:
+        from napari.utils.notifications import show_error
+
+        from napari_mpi_dl.io.mdf_read import read_system_matrix
+        from napari_mpi_dl.napari_io.mdf_reader import system_matrix_layers
+
+        try:
+            sm = read_system_matrix(str(self._sm_file.value),
+                                    background_correction=bool(self._bg.value))
+        except (ValueError, OSError) as exc:
+            show_error(str(exc))
+            return
+        for data, kwargs, _kind in system_matrix_layers(sm, sort_by_snr=bool(self._sort_snr.value)):
+            self._viewer.add_image(data, **kwargs)
+
+    # --- running -----------------------------------------------------------------------------
+    @property
+    def worker(self):
+        """The running worker, or None."""
+        return self._worker
+
+    def _on_run(self, _=None) -> None:
+        if self._worker is not None:
+            self._worker.quit()
+            self._status.value = "stopping after this sweep ..."
+            return
+        self.run()
+
+    def run(self):
+        """Start a reconstruction with the current controls; returns the worker (or None)."""
+        from napari.qt.threading import create_worker
+        from napari.utils.notifications import show_error
+
+        try:
+            request = self.request()
+            request.settings()  # validate in the main thread: clear errors, no worker
+        except ValueError as exc:
+            show_error(str(exc))
+            self._status.value = f"error: {exc}"
+            return None
+        worker = create_worker(reconstruction_steps, request, _ignore_errors=True,  # own handler
+                               _progress={"total": request.iterations + 2,
+                                          "desc": "MDF reconstruction"})
+        worker.yielded.connect(self._on_yielded)
+        worker.returned.connect(self._on_returned)
+        worker.errored.connect(self._on_errored)
+        worker.finished.connect(self._on_finished)
+        self._worker = worker
+        self._run.text = "Stop"
+        self._status.value = "reading ..."
+        worker.start()
+        return worker
+
+    def _on_yielded(self, message: str) -> None:
+        self._status.value = message
+
+    def _on_returned(self, value) -> None:
+        from napari_mpi_dl.napari_io.mdf_reader import result_layer
+
+        result, request = value
+        data, kwargs, _ = result_layer(result, name=OUTPUT_NAME, meas_path=request.meas_path,
+                                       sm_path=request.sm_path)
+        if self._output is not None and self._output in self._viewer.layers:
+            self._output.data = data
+            self._output.scale = kwargs["scale"]
+            self._output.translate = kwargs["translate"]
+            self._output.metadata = kwargs["metadata"]
+            self._output.reset_contrast_limits()
+        else:
+            self._output = self._viewer.add_image(data, **kwargs)
+        notes = "; ".join(result.notes)
+        self._status.value = (f"done: {len(result.rows)} rows, lambda "
+                              f"{result.lambda_absolute:.3g}, {result.unit}"
+                              + (f" ({notes})" if notes else ""))
+
+    def _on_errored(self, exc: Exception) -> None:
+        from napari.utils.notifications import show_error
+
+        self._status.value = f"error: {exc}"
+        show_error(str(exc))
+
+    def _on_finished(self) -> None:
+        self._worker = None
+        self._run.text = "Reconstruct"

@@ -1,0 +1,159 @@
+"""napari reader, writer and reconstruction dock for MDF files."""
+
+import shutil
+
+import h5py
+import numpy as np
+import pytest
+from mdf_helpers import FIXTURE, small_measurement, small_system_matrix
+
+from napari_mpi_dl.io.mdf_read import read_reconstruction
+from napari_mpi_dl.io.mdf_write import write_measurement, write_system_matrix
+from napari_mpi_dl.napari_io.mdf_reader import (
+    find_system_matrix,
+    get_reader,
+    system_matrix_layers,
+)
+from napari_mpi_dl.napari_io.mdf_writer import write_reconstruction_layer
+from napari_mpi_dl.physics.sm_measurement import SYSTEM_MATRIX_FIELD
+from napari_mpi_dl.widgets.reconstruction import (
+    OUTPUT_NAME,
+    ReconstructionWidget,
+    parse_channels,
+)
+
+TIMEOUT_MS = 60_000
+
+
+@pytest.fixture
+def files(tmp_path):
+    sm = write_system_matrix(tmp_path / "sm.mdf", small_system_matrix())
+    meas = small_measurement(num_frames=3, num_background_frames=2)
+    meas.header.extra[SYSTEM_MATRIX_FIELD] = "sm.mdf"
+    meas_path = write_measurement(tmp_path / "meas.mdf", meas)
+    return sm, meas_path
+
+
+def test_reader_declines_non_mdf_files(tmp_path):
+    dataset = tmp_path / "pairs.h5"  # e.g. the package's own HDF5 data sets
+    with h5py.File(dataset, "w") as f:
+        f["phantoms"] = np.zeros((2, 8, 8))
+    assert get_reader(str(dataset)) is None
+    text = tmp_path / "x.mdf"
+    text.write_text("hello")
+    assert get_reader(str(text)) is None
+    assert get_reader(str(tmp_path / "image.tif")) is None
+    assert get_reader(FIXTURE) is not None
+
+
+def test_system_matrix_opens_as_one_stack_per_channel_in_mm(files):
+    sm_path, _ = files
+    layers = get_reader(str(sm_path))(str(sm_path))
+    assert len(layers) == 3
+    data, kwargs, kind = layers[0]
+    assert kind == "image" and data.shape == (817, 9, 11)
+    np.testing.assert_allclose(kwargs["scale"], (1.0, 22 / 9, 26 / 11))
+    np.testing.assert_allclose(kwargs["translate"], (0.0, -11 + 11 / 9, -13 + 13 / 11))
+    assert kwargs["metadata"]["kind"] == "system_matrix"
+    assert kwargs["metadata"]["frequencies_hz"][1] == pytest.approx(2.5e6 / 1632)
+    sm = small_system_matrix()
+    by_snr = system_matrix_layers(sm, sort_by_snr=True, channels=[0])[0]
+    snr = by_snr[1]["metadata"]["snr"]
+    assert np.all(np.diff(snr) <= 0) and by_snr[1]["metadata"]["sorted_by_snr"]
+
+
+def test_fixture_opens(tmp_path):
+    path = tmp_path / "robot.mdf"
+    shutil.copy(FIXTURE, path)
+    (data, kwargs, _), = get_reader(str(path))(str(path))
+    assert data.shape == (77, 1, 9)  # (frequency, y, x): the 1D robot scan along x
+    np.testing.assert_allclose(kwargs["scale"][-1], 10.0)  # 90 mm / 9 voxels
+
+
+def test_measurement_with_known_sm_opens_reconstructed(files):
+    sm_path, meas_path = files
+    assert find_system_matrix(str(meas_path), None) is None
+    layers = get_reader(str(meas_path))(str(meas_path))
+    names = [kw["name"] for _, kw, _ in layers]
+    assert names == ["meas phantom", "meas reco"]
+    reco, kw, _ = layers[1]
+    assert reco.shape == (9, 11)
+    assert kw["metadata"]["system_matrix"] == str(sm_path.resolve())
+    np.testing.assert_allclose(kw["scale"], (22 / 9, 26 / 11))
+
+
+def test_measurement_finds_the_matching_sm_next_to_it_or_opens_its_spectrum(tmp_path):
+    write_system_matrix(tmp_path / "calibration.mdf", small_system_matrix())
+    meas_path = write_measurement(tmp_path / "m.mdf", small_measurement(num_frames=2))
+    layers = get_reader(str(meas_path))(str(meas_path))
+    assert layers[-1][1]["metadata"]["system_matrix"].endswith("calibration.mdf")
+    lonely = tmp_path / "alone"
+    lonely.mkdir()
+    shutil.copy(meas_path, lonely / "m.mdf")
+    (data, kw, _), = get_reader(str(lonely / "m.mdf"))(str(lonely / "m.mdf"))
+    assert data.shape == (3, 817) and kw["metadata"]["kind"] == "measurement"
+
+
+def test_writer_stores_a_reconstruction_with_its_grid(tmp_path):
+    image = np.arange(20.0).reshape(4, 5)
+    out = write_reconstruction_layer(str(tmp_path / "r.mdf"), image,
+                                     {"scale": (2.0, 1.0), "translate": (-3.0, -2.0),
+                                      "name": "reco"})
+    reco = read_reconstruction(out[0])
+    np.testing.assert_array_equal(reco.images()[0, 0, 0], image)
+    np.testing.assert_allclose(reco.fov_m, [0.005, 0.008, 0.001])
+    np.testing.assert_allclose(reco.centre_m, [0.0, 0.0, 0.0])
+    with pytest.raises(ValueError, match="2D image"):
+        write_reconstruction_layer(str(tmp_path / "x.mdf"), np.zeros(3), {})
+
+
+def test_parse_channels():
+    assert parse_channels("all") is None and parse_channels("0, 2") == (0, 2)
+    with pytest.raises(ValueError, match="receive channels"):
+        parse_channels("x")
+
+
+def test_dock_reconstructs_in_a_worker_and_updates_its_own_layer(make_napari_viewer, qtbot,
+                                                                 files):
+    sm_path, meas_path = files
+    viewer = make_napari_viewer()
+    mine = viewer.add_image(np.ones((3, 3)), name="mine")
+    widget = ReconstructionWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    widget._sm_file.value = str(sm_path)
+    widget._meas_file.value = str(meas_path)
+    widget._iterations.value = 3
+    widget._channels.value = "0, 1"
+    assert widget.run() is not None
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=TIMEOUT_MS)
+    layer = viewer.layers[OUTPUT_NAME]
+    assert layer.data.shape == (9, 11)
+    np.testing.assert_allclose(layer.scale, (22 / 9, 26 / 11))
+    assert layer.metadata["settings"]["iterations"] == 3
+    assert layer.metadata["settings"]["selection"]["channels"] == [0, 1]
+    assert widget._status.value.startswith("done")
+    # a second run updates the same layer and leaves the user's layer alone
+    n = len(viewer.layers)
+    widget._frames.value = "each"
+    widget.run()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=TIMEOUT_MS)
+    assert len(viewer.layers) == n and viewer.layers[OUTPUT_NAME] is layer
+    assert layer.data.shape == (3, 9, 11)
+    assert np.all(mine.data == 1)
+    # files of a selected layer fill the form
+    widget._sm_file.value = ""
+    viewer.layers.selection.active = layer
+    widget._on_from_layer()
+    assert str(widget._sm_file.value) == str(sm_path)
+
+
+def test_dock_reports_errors_without_crashing(make_napari_viewer, qtbot, tmp_path):
+    viewer = make_napari_viewer()
+    widget = ReconstructionWidget(viewer)
+    widget._sm_file.value = str(tmp_path / "missing.mdf")
+    widget._meas_file.value = str(tmp_path / "missing.mdf")
+    widget.run()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=TIMEOUT_MS)
+    assert widget._status.value.startswith("error") and OUTPUT_NAME not in viewer.layers
+    widget._channels.value = "x"
+    assert widget.run() is None and "receive channels" in widget._status.value
