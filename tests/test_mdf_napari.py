@@ -124,12 +124,14 @@ def test_dock_reconstructs_in_a_worker_and_updates_its_own_layer(make_napari_vie
     widget._meas_file.value = str(meas_path)
     widget._iterations.value = 3
     widget._channels.value = "0, 1"
+    widget._lambda.value = "1e-3"
     assert widget.run() is not None
     qtbot.waitUntil(lambda: widget.worker is None, timeout=TIMEOUT_MS)
     layer = viewer.layers[OUTPUT_NAME]
     assert layer.data.shape == (9, 11)
     np.testing.assert_allclose(layer.scale, (22 / 9, 26 / 11))
     assert layer.metadata["settings"]["iterations"] == 3
+    assert layer.metadata["settings"]["lam"] == pytest.approx(1e-3)
     assert layer.metadata["settings"]["selection"]["channels"] == [0, 1]
     assert widget._status.value.startswith("done")
     # a second run updates the same layer and leaves the user's layer alone
@@ -157,3 +159,6 @@ def test_dock_reports_errors_without_crashing(make_napari_viewer, qtbot, tmp_pat
     assert widget._status.value.startswith("error") and OUTPUT_NAME not in viewer.layers
     widget._channels.value = "x"
     assert widget.run() is None and "receive channels" in widget._status.value
+    widget._channels.value = "all"
+    widget._lambda.value = "-1"
+    assert widget.run() is None and "lambda" in widget._status.value

@@ -31,7 +31,7 @@ from collections.abc import Callable
 import numpy as np
 from scipy.linalg import blas as _blas
 
-DEFAULT_BLOCK_SIZE = 64
+DEFAULT_BLOCK_SIZE = 32
 
 
 def _single_blas_thread():
@@ -104,14 +104,17 @@ class KaczmarzOperator:
         if int(block_size) < 1:
             raise ValueError(f"block_size must be >= 1, got {block_size!r}")
         self.dtype = np.complex128 if np.iscomplexobj(s) else np.float64
-        energy = np.linalg.norm(s, axis=1)
+        s = np.ascontiguousarray(s, dtype=self.dtype)
+        flat = s.view(np.float64).reshape(s.shape[0], -1)
+        energy2 = np.einsum("ij,ij->i", flat, flat)  # |s_k|^2
         # Rows without energy are skipped by the reference loop; they never change x.
-        self.rows = np.flatnonzero(energy > 0)
-        self.matrix = np.ascontiguousarray(s[self.rows], dtype=self.dtype)
+        self.rows = np.flatnonzero(energy2 > 0)
+        self.matrix = s if self.rows.size == s.shape[0] else s[self.rows]
+        energy2 = energy2[self.rows]
         self.lam = float(lam)
         self.shape = s.shape
         m = self.matrix.shape[0]
-        denom = energy[self.rows] ** 2 + self.lam
+        denom = energy2 + self.lam
         self._gemv, self._trsv, self._gemm, self._trsm, herk = _blas.get_blas_funcs(
             ("gemv", "trsv", "gemm", "trsm", "herk" if self.dtype == np.complex128 else "syrk"),
             (self.matrix,))

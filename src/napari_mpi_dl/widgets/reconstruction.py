@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 from magicgui.widgets import (
     CheckBox,
     ComboBox,
@@ -71,6 +72,17 @@ def parse_channels(text: str) -> tuple[int, ...] | None:
                          ) from None
 
 
+def parse_lambda(text: str) -> float:
+    """A lambda >= 0 from text such as ``0.01`` or ``3e-16``; ValueError otherwise."""
+    try:
+        value = float(str(text).strip())
+    except ValueError:
+        raise ValueError(f"lambda must be a number >= 0, got {text!r}") from None
+    if not (np.isfinite(value) and value >= 0):
+        raise ValueError(f"lambda must be a number >= 0, got {text!r}")
+    return value
+
+
 def reconstruction_steps(request: ReconstructionRequest):
     """Generator run in the worker: yields status strings, returns (result, request)."""
     from pathlib import Path
@@ -103,7 +115,7 @@ class ReconstructionWidget(Container):
         self._meas_file = FileEdit(label="Measurement", mode="r", filter=MDF_FILTER)
         self._from_layer = PushButton(text="Files of the selected layer")
         self._iterations = SpinBox(label="Iterations", value=10, min=1, max=100000)
-        self._lambda = FloatSpinBox(label="Lambda", value=0.01, min=0.0, max=1e12, step=0.001)
+        self._lambda = LineEdit(label="Lambda", value="0.01")  # any float, e.g. 1e-16
         self._lambda_mode = ComboBox(label="Lambda mode", choices=("relative", "absolute"),
                                      value="relative")
         self._min_khz = FloatSpinBox(label="Min frequency (kHz)", value=80.0, min=0.0, max=1e5)
@@ -135,7 +147,7 @@ class ReconstructionWidget(Container):
     def request(self) -> ReconstructionRequest:
         return ReconstructionRequest(
             sm_path=str(self._sm_file.value or ""), meas_path=str(self._meas_file.value or ""),
-            iterations=int(self._iterations.value), lam=float(self._lambda.value),
+            iterations=int(self._iterations.value), lam=parse_lambda(self._lambda.value),
             lambda_mode=str(self._lambda_mode.value), min_frequency_khz=float(self._min_khz.value),
             max_frequency_khz=float(self._max_khz.value), snr_threshold=float(self._snr.value),
             channels=parse_channels(self._channels.value),

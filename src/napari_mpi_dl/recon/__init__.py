@@ -1,0 +1,1 @@
+"""Reconstruction and deblurring: classic deconvolution baselines and their PSF models."""
