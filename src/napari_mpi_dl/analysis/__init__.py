@@ -1,0 +1,1 @@
+"""Image metrics, line profiles, the two-tube evaluation protocol, its tables and figures."""
