@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
+from napari_mpi_dl._blas import single_blas_thread
 from napari_mpi_dl.physics.grid import ImageGrid
 from napari_mpi_dl.physics.lissajous import OPENMPI_SCANNER, LissajousScanner
 from napari_mpi_dl.physics.particle import MU0_T_M_PER_A, Particle
@@ -342,9 +343,7 @@ def simulate_time_signals(sim: SystemMatrixSimulation, *, voxels=None,
 
     n_workers = workers or min(len(chunks), os.cpu_count() or 1)
     done = 0
-    from napari_mpi_dl.recon.kaczmarz import _single_blas_thread
-
-    with _single_blas_thread():  # our threads parallelise; BLAS threads would oversubscribe
+    with single_blas_thread():  # our threads parallelise; BLAS threads would oversubscribe
         pool = ThreadPoolExecutor(max_workers=n_workers) if n_workers > 1 else None
         results = pool.map(run, chunks) if pool is not None else map(run, chunks)
         try:

@@ -31,22 +31,9 @@ from collections.abc import Callable
 import numpy as np
 from scipy.linalg import blas as _blas
 
+from napari_mpi_dl._blas import single_blas_thread
+
 DEFAULT_BLOCK_SIZE = 32
-
-
-def _single_blas_thread():
-    """Run BLAS on one thread: the products per block are small, and a threaded BLAS spends
-    more time waking and synchronising its threads (badly so on a busy machine) than computing.
-    """
-    global _CONTROLLER
-    if _CONTROLLER is None:
-        from threadpoolctl import ThreadpoolController
-
-        _CONTROLLER = ThreadpoolController()
-    return _CONTROLLER.limit(limits=1, user_api="blas")
-
-
-_CONTROLLER = None
 
 
 def relative_lambda(system_matrix: np.ndarray, lam: float) -> float:
@@ -119,7 +106,7 @@ class KaczmarzOperator:
             ("gemv", "trsv", "gemm", "trsm", "herk" if self.dtype == np.complex128 else "syrk"),
             (self.matrix,))
         self.blocks: list[tuple[int, int, np.ndarray]] = []
-        with _single_blas_thread():
+        with single_blas_thread():
             for start in range(0, m, int(block_size)):
                 stop = min(m, start + int(block_size))
                 # lower triangle of conj(S_B S_B^H) = S_B^T conj(S_B) from (S_B^T)^H (S_B^T)
@@ -157,7 +144,7 @@ class KaczmarzOperator:
         u = np.asarray(u[self.rows], dtype=self.dtype)
         run = self._sweeps_vector if u.ndim == 1 else self._sweeps_matrix
         for it in range(int(iterations)):
-            with _single_blas_thread():
+            with single_blas_thread():
                 x = run(u, it == 0, enforce_real, enforce_positive)
             yield it + 1, x
 
