@@ -202,3 +202,26 @@ def test_each_frame_and_saved_images(tmp_path):
     assert reco.data.shape == (3, 99, 1)
     np.testing.assert_allclose(reco.images()[:, 0], result.images)
     np.testing.assert_allclose(reco.fov_m, sm.fov_m)
+
+
+def test_cli_simulate_measure_reconstruct(tmp_path, capsys):
+    from napari_mpi_dl.cli.main import main
+    from napari_mpi_dl.io.images import read_image
+
+    sm, meas, out = tmp_path / "sm.mdf", tmp_path / "m.mdf", tmp_path / "r.tif"
+    assert main(["sm", "simulate", "--preset", "training", "--size", "9", "11", "--fov-mm",
+                 "22", "26", "--seed", "4", "-o", str(sm), "--no-progress"]) == 0
+    assert main(["sm", "info", str(sm)]) == 0
+    assert "SNR: file" in capsys.readouterr().out
+    assert main(["measure", "--sm", str(sm), "--phantom", "shape", "-o", str(meas),
+                 "--phantom-out", str(tmp_path / "p.npy"), "--no-progress"]) == 0
+    assert main(["reco", "--sm", str(sm), "--meas", str(meas), "--iterations", "5",
+                 "--lambda", "0.01", "--channels", "0", "1", "--max-freq-khz", "600",
+                 "--out", str(out), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    nrmse = float(printed.split("NRMSE against the simulated phantom:")[1].split()[0])
+    assert nrmse < 0.06
+    assert read_image(out).shape == (9, 11)
+    assert main(["measure", "--sm", "tests/data/systemMatrix_1d_robot.mdf", "--phantom",
+                 "shape", "-o", str(tmp_path / "x.mdf"), "--no-progress"]) == 2
+    assert "does not reach into the system matrix's field of view" in capsys.readouterr().err

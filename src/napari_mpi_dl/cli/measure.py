@@ -86,6 +86,10 @@ def run(args: argparse.Namespace) -> int:
 
     sm = read_system_matrix(args.sm)
     phantom = phantom_for(args, sm)
+    if not np.any(phantom > 0):
+        raise ValueError(f"the {args.phantom} phantom does not reach into the system matrix's "
+                         f"field of view ({np.round(1e3 * sm.fov_m, 3).tolist()} mm around "
+                         f"{np.round(1e3 * sm.centre_m, 3).tolist()} mm): nothing to measure")
     sim = simulation_from_header(sm.header)
     if sim is None:
         print(f"note: {args.sm} is not a napari-mpi-dl simulation; its background-corrected "

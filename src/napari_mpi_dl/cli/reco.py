@@ -95,8 +95,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {path}: image {result.images.shape[2:]} ({result.unit}), {len(result.rows)} "
           f"rows, lambda {result.lambda_absolute:.4g} (absolute), {elapsed:.2f} s")
     truth = phantom_from_measurement(meas)
-    if truth is not None and truth.shape == result.image.shape:
-        span = float(truth.max() - truth.min()) or 1.0
+    if truth is not None and truth.shape == result.image.shape and truth.max() > truth.min():
+        span = float(truth.max() - truth.min())
         nrmse = float(np.sqrt(np.mean((result.image - truth) ** 2)) / span)
         print(f"NRMSE against the simulated phantom: {nrmse:.4f}")
     return 0
