@@ -121,3 +121,18 @@ def test_cli_reports_malformed_files_in_one_line(tmp_path, capsys):
     assert main(["reco", "--sm", str(broken), "--meas", str(meas), "--out",
                  str(tmp_path / "r.tif"), "--no-progress"]) == 2
     assert "bandwidth" in capsys.readouterr().err
+
+
+def test_drive_field_with_inconsistent_shapes(sm_file):
+    with h5py.File(sm_file, "a") as f:
+        del f["/acquisition/drivefield/strength"]
+        f["/acquisition/drivefield/strength"] = np.zeros((1, 3, 1))
+    with pytest.raises(MDFFormatError, match=r"strength has shape \(1, 3, 1\), expected"):
+        read_system_matrix(sm_file)
+    with h5py.File(sm_file, "a") as f:
+        del f["/acquisition/drivefield/strength"]
+        f["/acquisition/drivefield/strength"] = np.full((1, 2, 1), 0.012)
+        del f["/acquisition/drivefield/phase"]
+        f["/acquisition/drivefield/phase"] = np.zeros(5)
+    with pytest.raises(MDFFormatError, match=r"phase has shape \(5,\)"):
+        read_system_matrix(sm_file)

@@ -219,25 +219,36 @@ def _read_drive(r: _Reader, num_periods: int) -> DriveField:
         raise r.error(f"{g}/divider must have shape (D, F), got {dividers.shape}")
     d, nf = dividers.shape
     strength = np.asarray(r.get(f"{g}/strength"), dtype=np.float64)
-    if strength.ndim <= 1:  # MDF 1.x: (D,)
-        strength = strength.reshape(1, -1, 1) if strength.size == d else strength.reshape(1, d, nf)
-    elif strength.ndim == 2:  # (J, D)
-        strength = strength.reshape(strength.shape[0], d, -1)
-    if strength.shape[1:] != (d, nf):
-        raise r.error(f"{g}/strength has shape {strength.shape}, expected (J, D, F) with "
+    raw_shape = strength.shape
+    try:
+        if strength.ndim <= 1:  # MDF 1.x: (D,)
+            strength = strength.reshape(1, d, nf)
+        elif strength.ndim == 2:  # (J, D)
+            strength = strength.reshape(strength.shape[0], d, nf)
+    except ValueError:
+        strength = np.zeros(0)
+    if strength.ndim != 3 or strength.shape[1:] != (d, nf):
+        raise r.error(f"{g}/strength has shape {raw_shape}, expected (J, D, F) with "
                       f"(D, F) = {(d, nf)} from {g}/divider")
-    phase = np.asarray(r.get(f"{g}/phase", default=np.zeros_like(strength)), dtype=np.float64)
-    phase = np.broadcast_to(phase.reshape((-1, d, nf)) if phase.size % (d * nf) == 0 else
-                            np.zeros_like(strength), strength.shape).copy()
-    waveform = np.asarray(r.get(f"{g}/waveform", default="sine"), dtype=object)
-    waveform = np.broadcast_to(waveform.reshape(()) if waveform.size == 1 else waveform,
-                               (d, nf)).copy() if waveform.size in (1, d * nf) else \
-        np.full((d, nf), "sine", dtype=object)
+    phase = _fit(r, f"{g}/phase", r.get(f"{g}/phase", default=0.0), strength.shape, float)
+    waveform = _fit(r, f"{g}/waveform", r.get(f"{g}/waveform", default="sine"), (d, nf), object)
     cycle = r.scalar(f"{g}/cycle", f"{g}/period", default=None)
     if cycle is None:
         cycle = math.lcm(*[int(v) for v in dividers.ravel()]) / base
     return DriveField(base_frequency_hz=base, dividers=dividers.astype(np.int64),
                       strength_t=strength, phase_rad=phase, waveform=waveform, cycle_s=cycle)
+
+
+def _fit(r: _Reader, name: str, value, shape: tuple[int, ...], dtype) -> np.ndarray:
+    """``value`` as an array of ``shape``: a single value, the full shape, or one period."""
+    arr = np.asarray(value, dtype=dtype)
+    if arr.size == 1:
+        return np.full(shape, arr.ravel()[0], dtype=dtype)
+    if arr.size == int(np.prod(shape)):
+        return arr.reshape(shape)
+    if len(shape) == 3 and arr.size == int(np.prod(shape[1:])):
+        return np.broadcast_to(arr.reshape((1,) + shape[1:]), shape).copy()
+    raise r.error(f"{name} has shape {arr.shape}; expected {shape}")
 
 
 def _read_gradient(r: _Reader) -> np.ndarray:
