@@ -136,3 +136,10 @@ def test_drive_field_with_inconsistent_shapes(sm_file):
         f["/acquisition/drivefield/phase"] = np.zeros(5)
     with pytest.raises(MDFFormatError, match=r"phase has shape \(5,\)"):
         read_system_matrix(sm_file)
+
+
+def test_period_count_must_match_the_data(sm_file):
+    with h5py.File(sm_file, "a") as f:
+        f["/acquisition/numPeriodsPerFrame"][...] = 2
+    with pytest.raises(MDFFormatError, match=r"numPeriodsPerFrame = 2 but .* 1 period\(s\)"):
+        read_system_matrix(sm_file)

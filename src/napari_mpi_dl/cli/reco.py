@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
 
         bar = tqdm(total=settings.iterations, unit="sweep", desc="Kaczmarz", file=sys.stderr)
 
-    def callback(sweep: int, _x) -> None:
+    def callback(_sweep: int, _x) -> None:
         if bar is not None:
             bar.update(1)
 

@@ -50,7 +50,7 @@ def register(subparsers) -> None:
     i.add_argument("--no-background-correction", action="store_true",
                    help="read a system matrix without subtracting its background frames")
     i.set_defaults(func=run_info)
-    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+    p.set_defaults(func=lambda _args: (p.print_help(), 2)[1])
 
 
 def simulation_from_args(args: argparse.Namespace):

@@ -207,7 +207,7 @@ def _read_header(r: _Reader) -> MDFHeader:
     return header
 
 
-def _read_drive(r: _Reader, num_periods: int) -> DriveField:
+def _read_drive(r: _Reader) -> DriveField:
     g = "/acquisition/drivefield"
     base = r.scalar(f"{g}/baseFrequency")
     dividers = np.asarray(r.get(f"{g}/divider"))
@@ -313,10 +313,10 @@ def _as_complex_trailing(arr: np.ndarray) -> np.ndarray:
     return arr[..., 0] + 1j * arr[..., 1]
 
 
-def _read_raw(r: _Reader, version: tuple[int, ...], num_periods: int) -> _RawData:
+def _read_raw(r: _Reader, version: tuple[int, ...]) -> _RawData:
     f = r.f
     if version[0] < 2 and "/measurement/data" not in f:
-        return _read_raw_v1(r, num_periods)
+        return _read_raw_v1(r)
     if "/measurement/data" not in f:
         raise r.error("missing required dataset /measurement/data")
     ds = f["/measurement/data"]
@@ -353,7 +353,7 @@ def _read_raw(r: _Reader, version: tuple[int, ...], num_periods: int) -> _RawDat
     return _RawData(data, fourier, acq, is_bg, sel, r.flag("/measurement/isBackgroundCorrected"))
 
 
-def _read_raw_v1(r: _Reader, num_periods: int) -> _RawData:
+def _read_raw_v1(r: _Reader) -> _RawData:
     f = r.f
     if "/calibration/dataFD" in f or "/calibration/dataTD" in f:
         fd = "/calibration/dataFD" in f
@@ -419,16 +419,19 @@ def _check_data_shape(r: _Reader, raw: _RawData, receiver: Receiver, num_frames)
     if num_frames is not None and num_frames != n:
         raise r.error(f"/acquisition/numFrames = {num_frames} but /measurement/data holds "
                       f"{n} frames")
+    periods = r.scalar("/acquisition/numPeriodsPerFrame", "/acquisition/numPeriods",
+                       default=None, cast=int)
+    if periods is not None and periods != j:
+        raise r.error(f"/acquisition/numPeriodsPerFrame = {periods} but /measurement/data has "
+                      f"{j} period(s) per frame")
 
 
 def _common(r: _Reader):
     version = _version(r)
-    num_periods = r.scalar("/acquisition/numPeriodsPerFrame", "/acquisition/numPeriods",
-                           "/acquisition/numPatches", default=1, cast=int)
     header = _read_header(r)
-    drive = _read_drive(r, num_periods)
+    drive = _read_drive(r)
     gradient = _read_gradient(r)
-    raw = _read_raw(r, version, num_periods)
+    raw = _read_raw(r, version)
     receiver = _read_receiver(r, raw.data.shape[2])
     num_frames = r.scalar("/acquisition/numFrames", default=None, cast=int)
     _check_data_shape(r, raw, receiver, num_frames)
@@ -600,9 +603,7 @@ def read_acquisition(path: str | os.PathLike) -> tuple[DriveField, int, float, i
     receive channels)``: cheap, for matching measurements with system matrices."""
     with _open(path) as f:
         r = _Reader(f, str(path))
-        num_periods = r.scalar("/acquisition/numPeriodsPerFrame", "/acquisition/numPeriods",
-                               default=1, cast=int)
-        drive = _read_drive(r, num_periods)
+        drive = _read_drive(r)
         g = "/acquisition/receiver"
         return (drive, r.scalar(f"{g}/numSamplingPoints", cast=int), r.scalar(f"{g}/bandwidth"),
                 r.scalar(f"{g}/numChannels", default=0, cast=int))
