@@ -17,9 +17,16 @@ from napari_mpi_dl import __version__
 SUBCOMMAND_MODULES = [
     "napari_mpi_dl.cli.simulate",
     "napari_mpi_dl.cli.dataset",
+    "napari_mpi_dl.cli.train",
+    "napari_mpi_dl.cli.deblur",
+    "napari_mpi_dl.cli.deconvolve",
+    "napari_mpi_dl.cli.profile",
+    "napari_mpi_dl.cli.evaluate",
+    "napari_mpi_dl.cli.demo",
     "napari_mpi_dl.cli.sm",
     "napari_mpi_dl.cli.measure",
     "napari_mpi_dl.cli.reco",
+    "napari_mpi_dl.cli.contrastive",
 ]
 
 

@@ -1,0 +1,155 @@
+"""``napari-mpi-dl train recover`` / ``train reconstruct``: the contrastive framework.
+
+Examples::
+
+    napari-mpi-dl train recover --setting wo-cl --epochs 100 --out runs/recovery_wocl.pt
+    napari-mpi-dl train recover --setting cl --pretrain-epochs 10 --epochs 100 --out r.pt
+    napari-mpi-dl train reconstruct --setting cl --pretrained runs/pretrain.pt --out c.pt
+    napari-mpi-dl train reconstruct --sm my_calibration.mdf --setting wo-cl --out c.pt
+    torchrun --standalone --nproc_per_node=2 -m napari_mpi_dl.cli.main train recover ...
+
+The training SM is the simulated 19 x 19 OpenMPIData-like calibration (``--sm-seed``) unless
+``--sm`` gives an MDF system matrix. ``--out`` gets the best epoch's weights (float16) and
+``<out>.json`` the provenance (command, configuration, seed, hardware, wall time, curves).
+Ctrl-C or a stop leaves ``<checkpoint-dir>/contrastive_<task>_<setting>_last.pt``; ``--resume``
+continues from it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+TASK_NAMES = {"recover": "recovery", "reconstruct": "reconstruction"}
+
+
+def register(tasks) -> None:
+    for cmd, task in TASK_NAMES.items():
+        p = tasks.add_parser(
+            cmd, help=f"contrastive framework: train the {task} task (CL or wo-CL)",
+            description=__doc__.split("\n\n")[0],
+            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        add_training_arguments(p)
+        p.set_defaults(func=_run, contrastive_task=task)
+
+
+def add_training_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--setting", choices=("cl", "wo-cl"), default="cl",
+                   help="cl: NT-Xent pretraining of encoder + projector first; wo-cl: from scratch")
+    p.add_argument("--out", required=True, metavar="FILE.pt", help="weights file to write")
+    d = p.add_argument_group("data")
+    d.add_argument("--sm", metavar="FILE", help="training system matrix (MDF); default: simulate")
+    d.add_argument("--sm-seed", type=int, default=0, help="noise seed of the simulated SM")
+    d.add_argument("--mixtures", type=int, default=3000,
+                   help="synthetic concentration distributions (pretraining, reconstruction)")
+    d.add_argument("--channels", type=int, nargs="+", default=[0, 1],
+                   help="receive channels (encoder input channels)")
+    d.add_argument("--data-seed", type=int, default=0, help="seed of mixtures and 80:20 split")
+    t = p.add_argument_group("training")
+    t.add_argument("--epochs", type=int, default=100, help="main-task epochs")
+    t.add_argument("--pretrain-epochs", type=int, default=10, help="NT-Xent epochs (cl only)")
+    t.add_argument("--pretrained", metavar="FILE",
+                   help="initialise encoder (+ projector) from this checkpoint/weights file and "
+                        "skip pretraining (e.g. to share one pretraining between both tasks)")
+    t.add_argument("--batch-size", type=int, default=32)
+    t.add_argument("--lr", type=float, default=1e-4)
+    t.add_argument("--temperature", type=float, default=0.5)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    t.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    t.add_argument("--checkpoint-dir", default="runs/contrastive")
+    t.add_argument("--checkpoint-every", type=int, default=10, help="epochs")
+    t.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _run(args: argparse.Namespace) -> int:
+    import torch
+
+    from napari_mpi_dl.contrastive.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+    from napari_mpi_dl.contrastive.data import (
+        build_task_data,
+        signals_from_system_matrix,
+        simulated_signal_set,
+    )
+    from napari_mpi_dl.contrastive.train import ContrastiveTrainer
+    from napari_mpi_dl.io.atomic import write_text_atomic
+    from napari_mpi_dl.training import device as devmod
+    from napari_mpi_dl.training.distributed import cleanup, init_from_env
+
+    if args.threads:
+        torch.set_num_threads(int(args.threads))
+    task = args.contrastive_task
+    data_cfg = DataConfig(mixtures=args.mixtures, channels=tuple(args.channels),
+                          seed=args.data_seed)
+    if args.sm:
+        from napari_mpi_dl.io.mdf_read import read_system_matrix
+
+        ss = signals_from_system_matrix(read_system_matrix(args.sm), channels=data_cfg.channels,
+                                        band_hz=data_cfg.band_hz, source=str(args.sm))
+    else:
+        ss = simulated_signal_set("training", config=data_cfg, seed=args.sm_seed)
+    model_cfg = ModelConfig(in_channels=ss.num_channels, signal_length=ss.signal_length,
+                            image_shape=tuple(ss.grid_shape))
+    train_cfg = TrainConfig(task=task, setting=args.setting, epochs=args.epochs,
+                            pretrain_epochs=args.pretrain_epochs, batch_size=args.batch_size,
+                            lr=args.lr, temperature=args.temperature, seed=args.seed,
+                            checkpoint_every=args.checkpoint_every, device=args.device)
+    config = RunConfig(data=data_cfg, model=model_cfg, train=train_cfg)
+    data = build_task_data(ss, task, data_cfg)
+    ctx = init_from_env(devmod.choose_device(args.device).type)
+    try:
+        trainer = ContrastiveTrainer(data, config, checkpoint_dir=args.checkpoint_dir, dist=ctx,
+                                     pretrained_encoder=args.pretrained)
+        if args.resume:
+            path = trainer.checkpoint_path()
+            if path.is_file():
+                step = trainer.resume(path)
+                if ctx.is_main:
+                    print(f"resumed from {path} at step {step}", file=sys.stderr)
+            elif ctx.is_main:
+                print(f"no checkpoint at {path}; starting a new run", file=sys.stderr)
+        t0 = time.perf_counter()
+        bar = None
+        if ctx.is_main and not args.quiet:
+            from tqdm import tqdm
+
+            bar = tqdm(total=trainer.total_steps, initial=trainer.step, unit="step",
+                       desc=f"{task}/{args.setting}")
+        for report in trainer.run():
+            if bar is not None:
+                bar.n = report.step
+                bar.set_postfix_str(report.format_losses(4))
+                if report.message:
+                    bar.write(report.message)
+                bar.refresh()
+        if bar is not None:
+            bar.close()
+        wall = time.perf_counter() - t0
+        if ctx.is_main:
+            info = {
+                "command": "napari-mpi-dl " + " ".join(sys.argv[1:]) if sys.argv else "",
+                "wall_s_this_process": round(wall, 1),
+                "hardware": {"platform": platform.platform(), "processor": platform.processor(),
+                             "device": devmod.describe_device(trainer.device),
+                             "torch_threads": torch.get_num_threads(),
+                             "world_size": ctx.world_size, "torch": torch.__version__},
+                "training_sm": ss.source,
+            }
+            out = trainer.export_weights(args.out, info=info)
+            meta = {"weights": str(out), "task": task, "setting": args.setting, **info,
+                    "train_wall_s": round(trainer.wall_s, 1), "steps": trainer.step,
+                    "best_epoch": trainer.best_epoch, "best_val_mse": trainer.best_val,
+                    "pretrain_best": trainer.pretrain_best,
+                    "pretrained_from": trainer.pretrained_from,
+                    "config": config.to_dict(), "data": data.info, "history": trainer.history}
+            write_text_atomic(Path(str(args.out) + ".json"), json.dumps(meta, indent=1))
+            print(f"wrote {out} (best epoch {trainer.best_epoch}, validation MSE "
+                  f"{trainer.best_val:.4g}, {trainer.wall_s:.0f} s)")
+    finally:
+        cleanup()
+    return 0

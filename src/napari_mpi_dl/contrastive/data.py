@@ -1,0 +1,361 @@
+"""Time-domain SM columns as training data: band-pass, normalisation, pairs, mixtures, splits.
+
+A :class:`SignalSet` holds the band-passed time signals of one 2D system-matrix slice, one
+(C, V) signal per voxel (C receive channels, V samples of one Lissajous cycle), with the grid
+geometry. It comes from any :class:`~napari_mpi_dl.io.mdf_model.MDFSystemMatrix` (a user's MDF
+file or the simulator) through :func:`signals_from_system_matrix`.
+
+* Band-pass: rfft bins outside ``band_hz`` (80-600 kHz) are zeroed, then the inverse rfft.
+* Normalisation: every signal is divided by ``0.5 * max |signal|`` over the *training* data set
+  (:func:`normalisation_factor`); the factor is stored with the model so inference uses it.
+* Recovery pairs: voxel (iy, ix) -> voxel (iy + shift, ix) (the neighbour in +y).
+* Synthetic concentration distributions: images on the SM grid (single voxels of weight 1,
+  sparse random voxels, smooth blobs); the signal of a distribution c is ``sum_o c_o s_o``
+  (the SM is linear in the concentration).
+* Splits: a seeded permutation, the first ``1 - val_fraction`` for training.
+
+numpy only (no torch).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from napari_mpi_dl.contrastive.config import DataConfig
+
+
+@dataclass(frozen=True)
+class SignalSet:
+    """Band-passed time signals of a 2D SM slice.
+
+    Parameters
+    ----------
+    signals : ndarray (O, C, V) float32
+        One signal per voxel ``o = ix + nx * iy`` (x fastest), in volts (not normalised).
+    grid_shape : (int, int)
+        (ny, nx) voxels.
+    voxel_mm : (float, float)
+        Voxel pitch (dy, dx) in mm.
+    origin_mm : (float, float)
+        Centre (y, x) of voxel (0, 0) in mm.
+    sample_rate_hz : float
+        Receive sampling rate (2.5 MHz for OpenMPIData).
+    channels : tuple of int
+        Receive channels kept (in the order of axis 1).
+    band_hz : (float, float)
+        The band-pass applied.
+    source : str
+        Where the signals came from (file name or simulation preset).
+    """
+
+    signals: np.ndarray
+    grid_shape: tuple[int, int]
+    voxel_mm: tuple[float, float]
+    origin_mm: tuple[float, float]
+    sample_rate_hz: float
+    channels: tuple[int, ...]
+    band_hz: tuple[float, float]
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        s = np.asarray(self.signals)
+        ny, nx = (int(v) for v in self.grid_shape)
+        if s.ndim != 3 or s.shape[0] != ny * nx:
+            raise ValueError(f"signals must be (O, C, V) with O = {ny} x {nx} voxels, got shape "
+                             f"{s.shape}")
+
+    @property
+    def num_voxels(self) -> int:
+        return int(self.signals.shape[0])
+
+    @property
+    def num_channels(self) -> int:
+        return int(self.signals.shape[1])
+
+    @property
+    def signal_length(self) -> int:
+        return int(self.signals.shape[2])
+
+    def as_grid(self) -> np.ndarray:
+        """Signals reshaped to (ny, nx, C, V)."""
+        return self.signals.reshape(tuple(self.grid_shape) + self.signals.shape[1:])
+
+    def axis_mm(self, axis: int) -> np.ndarray:
+        """Voxel-centre coordinates along ``axis`` (0 = y, 1 = x) in mm."""
+        return self.origin_mm[axis] + self.voxel_mm[axis] * np.arange(self.grid_shape[axis])
+
+    def subgrid(self, step_y: int = 1, step_x: int = 1, offset_y: int = 0,
+                offset_x: int = 0) -> SignalSet:
+        """Every ``step``-th voxel from ``offset`` along y and x (an undersampled SM)."""
+        for name, v in (("step_y", step_y), ("step_x", step_x)):
+            if int(v) < 1:
+                raise ValueError(f"{name} must be >= 1, got {v!r}")
+        g = self.as_grid()[offset_y::step_y, offset_x::step_x]
+        if g.shape[0] == 0 or g.shape[1] == 0:
+            raise ValueError(f"offsets ({offset_y}, {offset_x}) leave no voxel of the "
+                             f"{self.grid_shape} grid")
+        return replace(
+            self, signals=np.ascontiguousarray(g.reshape((-1,) + g.shape[2:])),
+            grid_shape=(g.shape[0], g.shape[1]),
+            voxel_mm=(self.voxel_mm[0] * step_y, self.voxel_mm[1] * step_x),
+            origin_mm=(self.origin_mm[0] + offset_y * self.voxel_mm[0],
+                       self.origin_mm[1] + offset_x * self.voxel_mm[1]),
+            source=f"{self.source} [every {step_y} in y from {offset_y}, every {step_x} in x "
+                   f"from {offset_x}]")
+
+
+def bandpass(signals, sample_rate_hz: float, band_hz=(80e3, 600e3), *, axis: int = -1
+             ) -> np.ndarray:
+    """Zero the rfft bins outside ``band_hz`` (inclusive band) along ``axis``.
+
+    Parameters
+    ----------
+    signals : array-like
+        Real time signals, one period along ``axis``.
+    sample_rate_hz : float
+        Sampling rate in Hz.
+    band_hz : (float, float)
+        Kept band (low, high) in Hz.
+
+    Returns
+    -------
+    ndarray
+        Filtered signals, same shape, float64.
+    """
+    x = np.asarray(signals, dtype=np.float64)
+    if not sample_rate_hz > 0:
+        raise ValueError(f"sample_rate_hz must be > 0, got {sample_rate_hz!r}")
+    lo, hi = (float(b) for b in band_hz)
+    n = x.shape[axis]
+    spec = np.fft.rfft(x, axis=axis)
+    f = np.fft.rfftfreq(n, d=1.0 / sample_rate_hz)
+    keep = (f >= lo) & (f <= hi)
+    shape = [1] * x.ndim
+    shape[axis] = keep.size
+    spec *= keep.reshape(shape)
+    return np.fft.irfft(spec, n=n, axis=axis)
+
+
+def signals_from_system_matrix(sm, *, channels=(0, 1), band_hz=(80e3, 600e3), period: int = 0,
+                               z_slice: int | None = None, source: str | None = None
+                               ) -> SignalSet:
+    """Band-passed time-domain columns of an :class:`~napari_mpi_dl.io.mdf_model.MDFSystemMatrix`.
+
+    Background frames are subtracted (interpolated between blocks) if the SM is not yet
+    background-corrected and has them. A 3D SM gives its slice ``z_slice`` (default: the centre).
+
+    Raises
+    ------
+    ValueError
+        If a requested receive channel does not exist.
+    """
+    from napari_mpi_dl.io.mdf_background import subtract_background
+
+    data = sm.data
+    if not sm.background_corrected and sm.num_background_frames > 0:
+        data = subtract_background(sm.data, sm.frame_order, sm.background, sm.background_order)
+    chans = tuple(int(c) for c in channels)
+    if not chans or max(chans) >= sm.num_channels or min(chans) < 0:
+        raise ValueError(f"channels {chans} do not exist: the system matrix has "
+                         f"{sm.num_channels} receive channel(s)")
+    from napari_mpi_dl.io.mdf_model import spectra_to_time
+
+    time = spectra_to_time(data[period][list(chans)], sm.frequency_indices,
+                           sm.receiver.num_sampling_points, axis=1)  # (C, V, O)
+    rate = sm.receiver.sampling_rate_hz
+    time = bandpass(time, rate, band_hz, axis=1)
+    nz, ny, nx = sm.grid_shape_zyx
+    iz = nz // 2 if z_slice is None else int(z_slice)
+    if not 0 <= iz < nz:
+        raise ValueError(f"z_slice must be in [0, {nz}), got {z_slice!r}")
+    time = time.reshape(time.shape[:2] + (nz, ny, nx))[:, :, iz]
+    signals = np.ascontiguousarray(np.moveaxis(time.reshape(time.shape[:2] + (-1,)), 2, 0),
+                                   dtype=np.float32)
+    vox = sm.voxel_size_mm
+    pos = sm.voxel_positions_m()
+    origin = (1e3 * float(pos[0, 1]), 1e3 * float(pos[0, 0]))
+    return SignalSet(signals=signals, grid_shape=(ny, nx), voxel_mm=(float(vox[1]), float(vox[0])),
+                     origin_mm=origin, sample_rate_hz=float(rate), channels=chans,
+                     band_hz=tuple(float(b) for b in band_hz),
+                     source=source or str(sm.source or "system matrix"))
+
+
+def simulated_signal_set(preset: str = "training", *, config: DataConfig | None = None,
+                         seed: int = 0, workers: int | None = None) -> SignalSet:
+    """Simulate an OpenMPIData-like calibration scan and return its band-passed columns.
+
+    Parameters
+    ----------
+    preset : {"training", "test"}
+        19 x 19 voxels over 38 mm (training) or 37 x 37 over 37 mm (test), see
+        :func:`napari_mpi_dl.physics.system_matrix.sm_preset`.
+    config : DataConfig
+        Noise, background, channels and band.
+    seed : int
+        Seed of the scan's noise (use different seeds for training and test SMs).
+    """
+    from napari_mpi_dl.physics.system_matrix import simulate_system_matrix, sm_preset
+
+    cfg = config or DataConfig()
+    sim = sm_preset(preset, noise_std_v=float(cfg.noise_std_v),
+                    background_v=float(cfg.background_v))
+    sm = simulate_system_matrix(sim, seed=seed, workers=workers)
+    return signals_from_system_matrix(sm, channels=cfg.channels, band_hz=cfg.band_hz,
+                                      source=f"simulated {sim.name} (seed {seed})")
+
+
+def normalisation_factor(signals) -> float:
+    """Half of the data set's maximum absolute amplitude (the paper's normalisation)."""
+    m = float(np.max(np.abs(np.asarray(signals)))) if np.size(signals) else 0.0
+    if not (np.isfinite(m) and m > 0):
+        raise ValueError("signals must contain a finite, non-zero amplitude to normalise by")
+    return 0.5 * m
+
+
+def check_signals(signals, *, channels: int, length: int, name: str = "signals") -> np.ndarray:
+    """Return ``signals`` as float32 (N, C, V), raising a clear ValueError on wrong shapes.
+
+    A single (C, V) signal is accepted and given a leading axis.
+    """
+    x = np.asarray(signals)
+    if x.ndim == 2:
+        x = x[None]
+    if x.ndim != 3 or x.shape[1] != channels or x.shape[2] != length:
+        raise ValueError(f"{name} must be (N, {channels}, {length}): {channels} receive "
+                         f"channel(s) of {length} samples (one Lissajous cycle), got shape "
+                         f"{np.shape(signals)}")
+    if not np.issubdtype(x.dtype, np.number) or np.iscomplexobj(x):
+        raise ValueError(f"{name} must be real time-domain signals, got dtype {x.dtype}")
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"{name} contain NaN or infinite values")
+    return x.astype(np.float32, copy=False)
+
+
+def recovery_pairs(grid_shape, shift_voxels: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Voxel indices (input, target): every voxel with a neighbour ``shift_voxels`` away in +y."""
+    ny, nx = (int(v) for v in grid_shape)
+    if not 1 <= shift_voxels < ny:
+        raise ValueError(f"shift_voxels must be in [1, {ny}) for a grid of {ny} rows, got "
+                         f"{shift_voxels!r}")
+    iy, ix = np.meshgrid(np.arange(ny - shift_voxels), np.arange(nx), indexing="ij")
+    src = (ix + nx * iy).ravel()
+    return src, src + nx * shift_voxels
+
+
+def split_indices(n: int, val_fraction: float = 0.2, seed: int = 0
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded train / validation split of ``range(n)`` (sorted index arrays)."""
+    if n < 2:
+        raise ValueError(f"a train/validation split needs at least 2 samples, got {n}")
+    perm = np.random.default_rng(seed).permutation(n)
+    n_val = min(n - 1, max(1, int(round(val_fraction * n))))
+    return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+
+
+def synthetic_distributions(grid_shape, n: int, *, config: DataConfig | None = None,
+                            rng: np.random.Generator | None = None) -> np.ndarray:
+    """``n`` random concentration images (n, ny, nx) float32 on the SM grid.
+
+    A share ``p_single`` are single voxels of weight 1 (the test case of the direct
+    reconstruction), ``p_blob`` smooth blobs (a Gaussian-filtered random field, its positive
+    part, peak in ``weight_range``), the rest 2 .. ``max_voxels`` random voxels with weights
+    uniform in ``weight_range``.
+    """
+    from scipy.ndimage import gaussian_filter
+
+    cfg = config or DataConfig()
+    rng = rng if rng is not None else np.random.default_rng(cfg.seed)
+    ny, nx = (int(v) for v in grid_shape)
+    o = ny * nx
+    lo, hi = cfg.weight_range
+    out = np.zeros((n, ny, nx), dtype=np.float32)
+    kinds = rng.random(n)
+    for i in range(n):
+        if kinds[i] < cfg.p_single:
+            out[i].flat[rng.integers(o)] = 1.0
+        elif kinds[i] < cfg.p_single + cfg.p_blob:
+            sigma = rng.uniform(0.7, 2.0)
+            field = gaussian_filter(rng.standard_normal((ny, nx)), sigma, mode="constant")
+            field = np.clip(field - rng.uniform(0.0, 0.5) * field.max(), 0.0, None)
+            if field.max() <= 0:
+                out[i].flat[rng.integers(o)] = 1.0
+                continue
+            out[i] = field / field.max() * rng.uniform(max(lo, 0.3), hi)
+        else:
+            k = int(rng.integers(2, max(2, cfg.max_voxels) + 1))
+            idx = rng.choice(o, size=min(k, o), replace=False)
+            out[i].flat[idx] = rng.uniform(lo, hi, size=idx.size)
+    return out
+
+
+def mix_signals(images, signals) -> np.ndarray:
+    """Signals (n, C, V) of concentration images (n, ny, nx) from SM columns (O, C, V)."""
+    imgs = np.asarray(images, dtype=np.float32)
+    cols = np.asarray(signals, dtype=np.float32)
+    flat = imgs.reshape(imgs.shape[0], -1)
+    if flat.shape[1] != cols.shape[0]:
+        raise ValueError(f"images have {flat.shape[1]} voxels but the SM has {cols.shape[0]} "
+                         "columns")
+    return np.einsum("no,ocv->ncv", flat, cols, optimize=True).astype(np.float32)
+
+
+@dataclass
+class TaskData:
+    """Normalised arrays of one task, split 80:20.
+
+    ``inputs`` (N, C, V) float32 and ``targets`` (N, C, V) (recovery) or (N, ny, nx)
+    (reconstruction) hold train and validation samples; ``train`` / ``val`` index them.
+    ``pretrain`` (M, C, V) with ``pretrain_train`` / ``pretrain_val`` is the unlabelled
+    contrastive set (single columns and mixtures). ``factor`` is the normalisation factor in V.
+    """
+
+    task: str
+    inputs: np.ndarray
+    targets: np.ndarray
+    train: np.ndarray
+    val: np.ndarray
+    pretrain: np.ndarray
+    pretrain_train: np.ndarray
+    pretrain_val: np.ndarray
+    factor: float
+    info: dict
+
+
+def build_task_data(signal_set: SignalSet, task: str, config: DataConfig | None = None
+                    ) -> TaskData:
+    """Normalised, split training data of ``task`` from the training SM's columns.
+
+    Recovery: single columns with their +y neighbours, split by voxel pair. Reconstruction:
+    ``config.mixtures`` synthetic distributions (images) and their signals. Pretraining (for
+    the CL setting): every column plus the mixtures' signals, split separately.
+    """
+    cfg = config or DataConfig()
+    if task not in ("recovery", "reconstruction"):
+        raise ValueError(f"task must be 'recovery' or 'reconstruction', got {task!r}")
+    factor = normalisation_factor(signal_set.signals)
+    cols = signal_set.signals / np.float32(factor)
+    rng = np.random.default_rng(cfg.seed)
+    images = synthetic_distributions(signal_set.grid_shape, cfg.mixtures, config=cfg, rng=rng)
+    mixed = mix_signals(images, cols) if cfg.mixtures else cols[:0]
+    if task == "recovery":
+        src, dst = recovery_pairs(signal_set.grid_shape, cfg.shift_voxels)
+        inputs, targets = cols[src], cols[dst]
+    else:
+        inputs, targets = mixed, images
+        if len(inputs) < 2:
+            raise ValueError("the reconstruction task needs mixtures >= 2")
+    train, val = split_indices(len(inputs), cfg.val_fraction, cfg.seed)
+    pretrain = np.concatenate([cols, mixed], axis=0)
+    p_train, p_val = split_indices(len(pretrain), cfg.val_fraction, cfg.seed + 1)
+    info = {"source": signal_set.source, "grid_shape": list(signal_set.grid_shape),
+            "voxel_mm": list(signal_set.voxel_mm), "origin_mm": list(signal_set.origin_mm),
+            "sample_rate_hz": signal_set.sample_rate_hz, "channels": list(signal_set.channels),
+            "band_hz": list(signal_set.band_hz), "normalisation_v": factor,
+            "shift_mm": cfg.shift_voxels * signal_set.voxel_mm[0],
+            "signal_length": signal_set.signal_length}
+    return TaskData(task=task, inputs=np.ascontiguousarray(inputs),
+                    targets=np.ascontiguousarray(targets), train=train, val=val,
+                    pretrain=np.ascontiguousarray(pretrain), pretrain_train=p_train,
+                    pretrain_val=p_val, factor=factor, info=info)

@@ -1,0 +1,535 @@
+"""Training of the contrastive framework: a resumable generator of progress reports.
+
+:class:`ContrastiveTrainer` runs one task (``recovery`` or ``reconstruction``) in one setting:
+
+* ``"wo-cl"``: the main task (encoder + head, MSE) from scratch;
+* ``"cl"``: first ``pretrain_epochs`` of NT-Xent on encoder + projector (two augmented views of
+  every batch of the unlabelled pretraining set), the best pretraining epoch on the validation
+  split is restored, then the main task trains the pretrained encoder with its head (all
+  weights trainable, as in the paper's Figure 1). A pretrained encoder (another run's
+  checkpoint or weights file) may be given instead of pretraining again.
+
+In each phase the weights of the epoch with the lowest validation loss are kept and restored at
+the end of the phase. :meth:`ContrastiveTrainer.run` yields
+:class:`~napari_mpi_dl.training.reports.TrainingReport` every ``report_every`` steps and at each
+epoch end (losses ``train``, ``val`` and ``best_val``); the CLI renders them with tqdm, the napari
+dock as live curves. Stop by :meth:`request_stop` (thread-safe: a checkpoint is written after the
+current step, so :meth:`resume` continues exactly there) or by abandoning the generator (the last
+checkpoint stays). A NaN/inf loss raises
+:class:`~napari_mpi_dl.training.guard.TrainingDivergedError`. Under ``torchrun`` each rank trains on
+its shard of every epoch and gradients are averaged (DDP semantics); only rank 0 writes files.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import math
+import os
+import threading
+import time
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from napari_mpi_dl.contrastive.augment import two_views
+from napari_mpi_dl.contrastive.config import RunConfig
+from napari_mpi_dl.contrastive.data import TaskData
+from napari_mpi_dl.contrastive.losses import nt_xent
+from napari_mpi_dl.contrastive.models import ContrastiveModel, TaskModel
+from napari_mpi_dl.training import checkpoint as ckpt
+from napari_mpi_dl.training import device as devmod
+from napari_mpi_dl.training.distributed import (
+    DistributedContext,
+    all_reduce_mean,
+    average_gradients,
+    barrier,
+    broadcast_parameters,
+)
+from napari_mpi_dl.training.guard import check_finite
+from napari_mpi_dl.training.reports import TrainingReport
+
+CHECKPOINT_KIND = "contrastive"
+WEIGHTS_FORMAT = "napari-mpi-dl/contrastive-weights"
+WEIGHTS_VERSION = 1
+#: Weights files are a torch file compressed with zlib behind this 8-byte marker (float16 weights
+#: compress by ~8 %, which keeps the reconstruction model below 5 MB).
+ZLIB_MAGIC = b"NMDLZ01\n"
+_FREE_TRAIN_KEYS = {"epochs", "pretrain_epochs", "checkpoint_every", "report_every", "device"}
+
+
+def checkpoint_name(task: str, setting: str) -> str:
+    return f"contrastive_{task}_{setting}_last.pt"
+
+
+def _cpu_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
+
+
+class ContrastiveTrainer:
+    """Train one task in one setting.
+
+    Parameters
+    ----------
+    data : TaskData
+        Normalised, split data from :func:`napari_mpi_dl.contrastive.data.build_task_data`.
+    config : RunConfig
+        Data, augmentation, model and training configuration (``config.train.task`` must equal
+        ``data.task``).
+    checkpoint_dir : path-like, optional
+        Where ``contrastive_<task>_<setting>_last.pt`` is written; None writes none.
+    dist : DistributedContext, optional
+        From :func:`napari_mpi_dl.training.distributed.init_from_env` under torchrun.
+    pretrained_encoder : path-like, optional
+        A checkpoint or weights file whose encoder (and projector, if present) initialises this
+        run; the CL pretraining phase is then skipped.
+    """
+
+    def __init__(self, data: TaskData, config: RunConfig | None = None, *,
+                 checkpoint_dir: str | os.PathLike | None = None,
+                 dist: DistributedContext | None = None,
+                 pretrained_encoder: str | os.PathLike | None = None) -> None:
+        self.config = config or RunConfig()
+        t = self.config.train
+        if data.task != t.task:
+            raise ValueError(f"data were built for task {data.task!r} but the training "
+                             f"configuration asks for {t.task!r}")
+        m = self.config.model
+        if data.inputs.shape[1:] != (m.in_channels, m.signal_length):
+            raise ValueError(f"the data's signals are {data.inputs.shape[1:]} (channels, samples) "
+                             f"but the model expects ({m.in_channels}, {m.signal_length})")
+        if t.task == "reconstruction" and tuple(data.targets.shape[1:]) != m.image_shape:
+            raise ValueError(f"reconstruction targets are {data.targets.shape[1:]} images but "
+                             f"the model's image_shape is {m.image_shape}: the SM grid must match")
+        self.data = data
+        self.dist = dist or DistributedContext()
+        self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
+        self.device = devmod.choose_device(t.device)
+        if self.dist.enabled and self.device.type == "cuda":
+            self.device = torch.device("cuda", self.dist.local_rank)
+
+        torch.manual_seed(t.seed)
+        self.model = TaskModel(t.task, m).to(self.device)
+        self.contrastive = ContrastiveModel(self.model.encoder, m).to(self.device)
+        self.pretrained_from = None
+        if pretrained_encoder is not None:
+            self._load_pretrained(pretrained_encoder)
+        broadcast_parameters([self.contrastive, self.model.head], self.dist)
+        self.opt_pre = torch.optim.Adam(self.contrastive.parameters(), lr=t.lr, betas=t.betas)
+        self.opt_main = torch.optim.Adam(self.model.parameters(), lr=t.lr, betas=t.betas)
+        self._rng = np.random.default_rng(t.seed)
+        self._aug = torch.Generator().manual_seed(t.seed + 12345)
+        self.phase = "pretrain" if (t.pretrains and self.pretrained_from is None) else "main"
+        self.epoch = 0  # epochs completed in the current phase
+        self.step = 0
+        self._perm: np.ndarray | None = None
+        self._batch_pos = 0
+        self._loss_sum = 0.0
+        self._loss_n = 0
+        self.best_val = math.inf
+        self.best_epoch = 0
+        self._best_state: dict[str, Any] | None = None
+        self.pretrain_best: dict[str, float] = {}
+        self.history: list[dict[str, Any]] = []
+        self._stop = threading.Event()
+        self.wall_s = 0.0
+
+    # -- data -------------------------------------------------------------------------------------
+    def _split(self, phase: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        d = self.data
+        if phase == "pretrain":
+            return d.pretrain, d.pretrain_train, d.pretrain_val
+        return d.inputs, d.train, d.val
+
+    def steps_per_epoch(self, phase: str) -> int:
+        n = len(self._split(phase)[1]) // self.dist.world_size
+        bs = self.config.train.batch_size
+        full, rest = divmod(n, bs)
+        return full + (1 if rest >= 2 else 0)  # a batch of one breaks BatchNorm / NT-Xent
+
+    @property
+    def total_steps(self) -> int:
+        t = self.config.train
+        pre = t.pretrain_epochs * self.steps_per_epoch("pretrain") \
+            if (t.pretrains and self.pretrained_from is None) else 0
+        return pre + t.epochs * self.steps_per_epoch("main")
+
+    def _phase_epochs(self, phase: str) -> int:
+        t = self.config.train
+        return t.pretrain_epochs if phase == "pretrain" else t.epochs
+
+    def _epoch_batches(self) -> list[np.ndarray]:
+        _, train, _ = self._split(self.phase)
+        ws, rank = self.dist.world_size, self.dist.rank
+        n = len(train) // ws
+        shard = self._perm[rank * n:(rank + 1) * n]
+        bs = self.config.train.batch_size
+        return [b for b in (shard[i:i + bs] for i in range(0, n, bs)) if len(b) >= 2]
+
+    # -- steps ------------------------------------------------------------------------------------
+    def _tensor(self, arr: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32)).to(self.device)
+
+    def _pretrain_loss(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        v1, v2 = two_views(x, self.config.augment, generator=generator)
+        z = self.contrastive(torch.cat([v1, v2], dim=0))
+        z1, z2 = z.chunk(2, dim=0)
+        return nt_xent(z1, z2, self.config.train.temperature)
+
+    def _main_loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return F.mse_loss(self.model(x), y)
+
+    def train_step(self, batch: np.ndarray) -> float:
+        """One optimisation step of the current phase on the sample indices ``batch``."""
+        arrays, _, _ = self._split(self.phase)
+        x = self._tensor(arrays[batch])
+        step = self.step + 1
+        if self.phase == "pretrain":
+            self.contrastive.train()
+            loss = self._pretrain_loss(x, self._aug)
+            modules, opt = [self.contrastive], self.opt_pre
+        else:
+            self.model.train()
+            loss = self._main_loss(x, self._tensor(self.data.targets[batch]))
+            modules, opt = [self.model], self.opt_main
+        value = float(loss.detach())
+        check_finite({f"{self.phase}_loss": value}, step=step)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        average_gradients(modules, self.dist)
+        opt.step()
+        self.step = step
+        return value
+
+    @torch.no_grad()
+    def validate(self) -> float:
+        """Mean loss of the current phase over the validation split (eval mode).
+
+        The pretraining validation uses augmentations from a fixed seed, so its values are
+        comparable between epochs.
+        """
+        arrays, _, val = self._split(self.phase)
+        bs = max(2, self.config.train.batch_size)
+        total, count = 0.0, 0
+        gen = torch.Generator().manual_seed(self.config.train.seed + 999)
+        self.model.eval()
+        self.contrastive.eval()
+        for i in range(0, len(val), bs):
+            idx = val[i:i + bs]
+            if len(idx) < 2 and self.phase == "pretrain":
+                continue
+            x = self._tensor(arrays[idx])
+            if self.phase == "pretrain":
+                loss = self._pretrain_loss(x, gen)
+            else:
+                loss = self._main_loss(x, self._tensor(self.data.targets[idx]))
+            total += float(loss) * len(idx)
+            count += len(idx)
+        return total / max(1, count)
+
+    def _phase_state(self) -> dict[str, Any]:
+        if self.phase == "pretrain":
+            return {"encoder": _cpu_state(self.model.encoder),
+                    "projector": _cpu_state(self.contrastive.projector)}
+        return {"encoder": _cpu_state(self.model.encoder), "head": _cpu_state(self.model.head)}
+
+    def _restore_best(self) -> None:
+        if self._best_state is None:
+            return
+        self.model.encoder.load_state_dict(self._best_state["encoder"])
+        if "projector" in self._best_state:
+            self.contrastive.projector.load_state_dict(self._best_state["projector"])
+        if "head" in self._best_state:
+            self.model.head.load_state_dict(self._best_state["head"])
+
+    # -- the loop ---------------------------------------------------------------------------------
+    def request_stop(self) -> None:
+        """Ask :meth:`run` to stop after the current step (thread-safe)."""
+        self._stop.set()
+
+    @property
+    def finished(self) -> bool:
+        return self.phase == "done"
+
+    def preview(self) -> np.ndarray | None:
+        """Reconstruction of the first validation sample (ny, nx), or None for recovery."""
+        if self.data.task != "reconstruction" or not len(self.data.val):
+            return None
+        self.model.eval()
+        with torch.no_grad():
+            x = self._tensor(self.data.inputs[self.data.val[:1]])
+            return self.model(x)[0].float().cpu().numpy()
+
+    def run(self) -> Iterator[TrainingReport]:
+        """Train both phases to the end (or a stop request), yielding progress reports."""
+        t = self.config.train
+        t0 = time.perf_counter()
+        wall0 = self.wall_s
+        total = self.total_steps
+        start = "pretraining with NT-Xent" if self.phase == "pretrain" else (
+            f"training the {t.task} task" + (" (encoder pretrained)" if t.setting == "cl" else ""))
+        yield TrainingReport(step=self.step, epoch=self._global_epoch(), total_steps=total,
+                             message=f"{t.task} / {t.setting}: {start} on "
+                                     f"{devmod.describe_device(self.device)}")
+        while self.phase != "done":
+            if self.epoch >= self._phase_epochs(self.phase):
+                self._end_phase()
+                if self.phase != "done":
+                    yield TrainingReport(step=self.step, epoch=self._global_epoch(),
+                                         total_steps=total, elapsed_s=time.perf_counter() - t0,
+                                         message="pretraining done (best epoch "
+                                                 f"{self.pretrain_best.get('epoch')}); training "
+                                                 f"the {t.task} task")
+                continue
+            if self._perm is None:
+                _, train, _ = self._split(self.phase)
+                self._perm = self._rng.permutation(train)
+                self._batch_pos = 0
+                self._loss_sum, self._loss_n = 0.0, 0
+            batches = self._epoch_batches()
+            while self._batch_pos < len(batches):
+                loss = self.train_step(batches[self._batch_pos])
+                self._batch_pos += 1
+                self._loss_sum += loss
+                self._loss_n += 1
+                if self._stop.is_set():
+                    written = self._save_if(True, t0, wall0)
+                    yield TrainingReport(step=self.step, epoch=self._global_epoch(),
+                                         total_steps=total, losses={"train": loss},
+                                         elapsed_s=time.perf_counter() - t0,
+                                         message="stopped" + (f"; checkpoint {written}"
+                                                              if written else ""),
+                                         checkpoint=written)
+                    return
+                if self.step % t.report_every == 0 and self._batch_pos < len(batches):
+                    yield TrainingReport(step=self.step, epoch=self._global_epoch(),
+                                         total_steps=total, losses={"train": loss},
+                                         elapsed_s=time.perf_counter() - t0)
+            # epoch end
+            train_loss = all_reduce_mean(self._loss_sum / max(1, self._loss_n), self.dist)
+            val = self.validate()
+            self.epoch += 1
+            self._perm = None
+            improved = val < self.best_val
+            if improved:
+                self.best_val, self.best_epoch = val, self.epoch
+                self._best_state = self._phase_state()
+            self.history.append({"phase": self.phase, "epoch": self.epoch, "step": self.step,
+                                 "train": train_loss, "val": val})
+            n_epochs = self._phase_epochs(self.phase)
+            best_val, best_epoch = self.best_val, self.best_epoch
+            last_epoch = self.epoch >= n_epochs
+            if last_epoch:
+                self._end_phase()
+            due = self.phase == "done" or (t.checkpoint_every
+                                           and self.epoch % t.checkpoint_every == 0)
+            written = self._save_if(bool(due), t0, wall0)
+            label = self.history[-1]["phase"]
+            msg = f"{label} epoch {self.history[-1]['epoch']}/{n_epochs}" + (
+                " (best)" if improved else "")
+            if self.phase == "done":
+                msg += f"; finished, best epoch {best_epoch} (val {best_val:.4g})"
+            if written:
+                msg += f"; checkpoint {written}"
+            yield TrainingReport(
+                step=self.step, epoch=self._global_epoch(), total_steps=total,
+                losses={"train": train_loss, "val": val, "best_val": best_val},
+                preview=self.preview() if label == "main" else None,
+                elapsed_s=time.perf_counter() - t0, message=msg, checkpoint=written)
+        self.wall_s = wall0 + time.perf_counter() - t0
+
+    def _global_epoch(self) -> float:
+        frac = self._batch_pos / max(1, self.steps_per_epoch(self.phase)) \
+            if self._perm is not None else 0.0
+        if self.phase == "done":
+            return float(self.config.train.epochs)
+        return self.epoch + frac
+
+    def _end_phase(self) -> None:
+        """Restore the best epoch of the phase that just ended and move to the next one."""
+        self._restore_best()
+        if self.phase == "pretrain":
+            self.pretrain_best = {"epoch": self.best_epoch, "val": self.best_val}
+            self.phase = "main"
+        else:
+            self.phase = "done"
+            return
+        self.epoch = 0
+        self._perm = None
+        self.best_val, self.best_epoch, self._best_state = math.inf, 0, None
+
+    # -- persistence ------------------------------------------------------------------------------
+    def _save_if(self, due: bool, t0: float, wall0: float) -> str | None:
+        if not due or self.checkpoint_dir is None:
+            return None
+        self.wall_s = wall0 + time.perf_counter() - t0
+        return str(self.save_checkpoint())
+
+    def checkpoint_path(self) -> Path:
+        if self.checkpoint_dir is None:
+            raise ValueError("checkpoint_dir was not given")
+        t = self.config.train
+        return self.checkpoint_dir / checkpoint_name(t.task, t.setting)
+
+    def save_checkpoint(self, path: str | os.PathLike | None = None) -> Path:
+        """Write the whole training state atomically (rank 0 only; the other ranks wait)."""
+        target = Path(path) if path is not None else self.checkpoint_path()
+        if self.dist.is_main:
+            extra = {
+                "phase": self.phase, "epoch": self.epoch, "batch_pos": self._batch_pos,
+                "perm": None if self._perm is None else torch.from_numpy(self._perm.copy()),
+                "loss_sum": self._loss_sum, "loss_n": self._loss_n,
+                "best_val": self.best_val, "best_epoch": self.best_epoch,
+                "best_state": self._best_state, "pretrain_best": dict(self.pretrain_best),
+                "history": json.dumps(self.history),
+                "numpy_rng": json.dumps(self._rng.bit_generator.state),
+                "aug_rng": self._aug.get_state(), "wall_s": self.wall_s,
+                "pretrained_from": self.pretrained_from, "data_info": json.dumps(self.data.info),
+            }
+            ckpt.save_checkpoint(
+                target, kind=CHECKPOINT_KIND, step=self.step, config=self.config.to_dict(),
+                models={"encoder": self.model.encoder, "head": self.model.head,
+                        "projector": self.contrastive.projector},
+                optimizers={"pretrain": self.opt_pre, "main": self.opt_main}, extra=extra)
+        barrier(self.dist)
+        return target
+
+    def resume(self, path: str | os.PathLike) -> int:
+        """Continue a run from its checkpoint; returns the step reached.
+
+        The configuration must match except ``epochs``, ``pretrain_epochs``,
+        ``checkpoint_every``, ``report_every`` and ``device`` (so a run can be extended).
+        """
+        payload = ckpt.load_checkpoint(path, kind=CHECKPOINT_KIND)
+        saved = RunConfig.from_dict(payload["config"]).to_dict()
+        mine = self.config.to_dict()
+        diffs = [f"{sec}.{k}" for sec in mine for k in mine[sec]
+                 if saved[sec].get(k) != mine[sec][k]
+                 and not (sec == "train" and k in _FREE_TRAIN_KEYS)]
+        if diffs:
+            raise ckpt.CheckpointError(
+                f"checkpoint {str(path)!r} was made with other settings for {diffs}: "
+                + ", ".join(f"{d}={saved[d.split('.')[0]][d.split('.')[1]]!r}" for d in diffs))
+        for name, module in (("encoder", self.model.encoder), ("head", self.model.head),
+                             ("projector", self.contrastive.projector)):
+            ckpt.load_state_dict_checked(module, payload["models"].get(name), name=name,
+                                         source=str(path))
+        try:
+            self.opt_pre.load_state_dict(payload["optimizers"]["pretrain"])
+            self.opt_main.load_state_dict(payload["optimizers"]["main"])
+            e = payload["extra"]
+            self.phase, self.epoch = str(e["phase"]), int(e["epoch"])
+            self._batch_pos = int(e["batch_pos"])
+            self._perm = None if e["perm"] is None else e["perm"].numpy().astype(np.int64)
+            self._loss_sum, self._loss_n = float(e["loss_sum"]), int(e["loss_n"])
+            self.best_val, self.best_epoch = float(e["best_val"]), int(e["best_epoch"])
+            self._best_state = e["best_state"]
+            self.pretrain_best = dict(e["pretrain_best"])
+            self.history = json.loads(e["history"])
+            self._rng.bit_generator.state = json.loads(e["numpy_rng"])
+            self._aug.set_state(e["aug_rng"])
+            self.wall_s = float(e.get("wall_s", 0.0))
+            self.pretrained_from = e.get("pretrained_from")
+        except (KeyError, ValueError, TypeError, RuntimeError) as exc:
+            raise ckpt.CheckpointError(
+                f"checkpoint {str(path)!r} has an incomplete training state: {exc}") from exc
+        self.step = int(payload["step"])
+        if self.phase == "done" and self.epoch < self.config.train.epochs:
+            self.phase = "main"  # extended run: continue the main phase
+        for opt in (self.opt_pre, self.opt_main):
+            for state in opt.state.values():
+                for k, v in state.items():
+                    if torch.is_tensor(v) and k != "step":
+                        state[k] = v.to(self.device)
+        return self.step
+
+    def _load_pretrained(self, path: str | os.PathLike) -> None:
+        payload = read_weights_payload(path)
+        models = payload.get("models") if isinstance(payload, dict) else None
+        if models is None and isinstance(payload, dict) and "state_dict" in payload:
+            sd = payload["state_dict"]
+            models = {"encoder": {k[len("encoder."):]: v for k, v in sd.items()
+                                  if k.startswith("encoder.")}}
+            if payload.get("projector"):
+                models["projector"] = payload["projector"]
+        if not models or "encoder" not in models:
+            raise ckpt.CheckpointError(f"{str(path)!r} holds no encoder weights")
+        ckpt.load_state_dict_checked(self.model.encoder, models["encoder"], name="encoder",
+                                     source=str(path))
+        if models.get("projector"):
+            ckpt.load_state_dict_checked(self.contrastive.projector, models["projector"],
+                                         name="projector", source=str(path))
+        self.pretrained_from = str(path)
+
+    def export_weights(self, path: str | os.PathLike, *, info: dict[str, Any] | None = None,
+                       half: bool = True) -> Path:
+        """Write the (best) task model for inference, float16 by default (rank 0 only)."""
+        if not self.dist.is_main:
+            return Path(path)
+        meta = {"best_epoch": self.best_epoch, "best_val": self.best_val,
+                "pretrain_best": self.pretrain_best, "steps": self.step,
+                "history": self.history, "train_wall_s": self.wall_s,
+                "pretrained_from": self.pretrained_from, **(info or {})}
+        return save_task_weights(path, self.model, self.config, self.data.info, info=meta,
+                                 half=half)
+
+
+def save_task_weights(path: str | os.PathLike, model: TaskModel, config: RunConfig,
+                      data_info: dict[str, Any], *, info: dict[str, Any] | None = None,
+                      half: bool = True) -> Path:
+    """Save an encoder + head for inference, with everything needed to use it.
+
+    The file holds ``format``, ``task``, ``setting``, the run configuration, ``data`` (the
+    normalisation factor in V, band, channels, sampling rate, training grid, recovery shift in
+    mm) and the state dict (float16 when ``half``), plus free-form ``info`` (provenance).
+    """
+    from napari_mpi_dl.io.atomic import atomic_path
+
+    state = {k: (v.detach().cpu().half() if half and v.is_floating_point() else v.detach().cpu())
+             for k, v in model.state_dict().items()}
+    payload = {"format": WEIGHTS_FORMAT, "format_version": WEIGHTS_VERSION, "task": model.task,
+               "setting": config.train.setting, "config": config.to_dict(),
+               "data": json.loads(json.dumps(data_info)), "state_dict": state,
+               "info": json.dumps(info or {})}
+    buf = io.BytesIO()
+    torch.save(payload, buf)
+    with atomic_path(path) as tmp:
+        Path(tmp).write_bytes(ZLIB_MAGIC + zlib.compress(buf.getvalue(), 9))
+    return Path(path)
+
+
+def read_weights_payload(path: str | os.PathLike) -> Any:
+    """Read a weights file: zlib-compressed (:data:`ZLIB_MAGIC` + data) or a plain torch file.
+
+    Raises :class:`~napari_mpi_dl.training.checkpoint.CheckpointError` for missing, truncated or
+    foreign files.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise ckpt.CheckpointError(f"contrastive weights file {str(p)!r} does not exist")
+    with open(p, "rb") as fh:
+        head = fh.read(len(ZLIB_MAGIC))
+    if head != ZLIB_MAGIC:
+        return ckpt.read_torch_file(p, what="contrastive weights")
+    try:
+        raw = zlib.decompress(p.read_bytes()[len(ZLIB_MAGIC):])
+        return torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ckpt.CheckpointError(
+            f"contrastive weights file {str(p)!r} is corrupted or truncated: "
+            f"{type(exc).__name__}: {exc}") from exc
+
+
+def copy_config(config: RunConfig, **train_changes) -> RunConfig:
+    """``config`` with some training fields replaced."""
+    from dataclasses import replace
+
+    return RunConfig(data=config.data, augment=config.augment, model=config.model,
+                     train=replace(config.train, **train_changes)) if train_changes else \
+        copy.copy(config)

@@ -1,0 +1,175 @@
+"""Deblur native images with a trained DC_GAN generator (shipped weights by default).
+
+>>> from napari_mpi_dl.dcgan.inference import load_deblurrer, deblur   # doctest: +SKIP
+>>> model = load_deblurrer()                     # resources/dcgan_weights.pt, offline
+>>> sharp = deblur(native_image, model)          # same shape, the input's intensity range
+
+Every image is min-max normalised to [-1, 1] on its own, passed through G (size-preserving, no
+resampling) and mapped back to the input's [min, max] (see :mod:`napari_mpi_dl.dcgan.data`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from napari_mpi_dl.dcgan.config import GeneratorConfig, ModelConfig
+from napari_mpi_dl.dcgan.data import denormalise, normalise
+from napari_mpi_dl.dcgan.networks import MIN_SIZE, ResnetGenerator
+from napari_mpi_dl.training import checkpoint as ckpt
+from napari_mpi_dl.training.device import choose_device, torch_threads
+
+SHIPPED_WEIGHTS = "dcgan_weights.pt"
+SHIPPED_METADATA = "dcgan_weights.json"
+
+
+def shipped_weights_path() -> Path:
+    """Path of the shipped generator weights (FileNotFoundError if not shipped)."""
+    from napari_mpi_dl._resources import resource_path
+
+    return resource_path(SHIPPED_WEIGHTS)
+
+
+@dataclass
+class Deblurrer:
+    """A loaded generator G: X -> Y on a device, with where it came from."""
+
+    generator: ResnetGenerator
+    device: torch.device
+    source: str
+    info: dict[str, Any]
+
+    def __call__(self, image, **kwargs) -> np.ndarray:
+        return deblur(image, self, **kwargs)
+
+
+def read_generator_state(path: str | os.PathLike) -> tuple[GeneratorConfig, dict, dict]:
+    """Read (config, state_dict, info) of G from a weights file or a full training checkpoint.
+
+    Raises
+    ------
+    napari_mpi_dl.training.checkpoint.CheckpointError
+        If the file is missing, corrupted, or not DC_GAN weights.
+    """
+    from napari_mpi_dl.dcgan.train import CHECKPOINT_KIND, WEIGHTS_FORMAT, WEIGHTS_VERSION
+
+    payload = ckpt.read_torch_file(path, what="DC_GAN weights")
+    if not isinstance(payload, dict):
+        raise ckpt.CheckpointError(f"{str(path)!r} is not a DC_GAN weights file")
+    try:
+        if payload.get("format") == WEIGHTS_FORMAT:
+            if int(payload.get("format_version", 0)) > WEIGHTS_VERSION:
+                raise ckpt.CheckpointError(
+                    f"{str(path)!r} uses weights format {payload['format_version']}; this "
+                    f"version of napari-mpi-dl reads up to {WEIGHTS_VERSION}")
+            return (GeneratorConfig(**payload["generator"]), payload["state_dict"],
+                    dict(payload.get("info", {}), step=payload.get("step")))
+        if payload.get("format") == ckpt.CHECKPOINT_FORMAT:
+            if payload.get("kind") != CHECKPOINT_KIND:
+                raise ckpt.CheckpointError(
+                    f"{str(path)!r} is a {payload.get('kind')!r} checkpoint, not DC_GAN")
+            cfg = ModelConfig.from_dict(payload["config"]["model"]).generator
+            return cfg, payload["models"]["G"], {"step": payload.get("step"),
+                                                 "checkpoint": True}
+    except (KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, ckpt.CheckpointError):
+            raise
+        raise ckpt.CheckpointError(f"{str(path)!r} is an incomplete DC_GAN weights file: "
+                                   f"{type(exc).__name__}: {exc}") from exc
+    raise ckpt.CheckpointError(
+        f"{str(path)!r} is not a DC_GAN weights file or checkpoint (unknown format "
+        f"{payload.get('format')!r})")
+
+
+def load_deblurrer(
+    weights_path: str | os.PathLike | None = None,
+    *,
+    device: str | torch.device | None = "auto",
+    generator_config: GeneratorConfig | None = None,
+) -> Deblurrer:
+    """Load a DC_GAN generator for inference.
+
+    Parameters
+    ----------
+    weights_path : path-like, optional
+        A weights file written by ``export_weights`` / ``train deblur`` or a training checkpoint.
+        Default: the shipped ``resources/dcgan_weights.pt`` (no network access).
+    device : str
+        ``"auto"`` (CUDA if available), ``"cpu"``, ``"cuda:N"``.
+    generator_config : GeneratorConfig, optional
+        Expected architecture; if given and different from the file's, that is an error.
+    """
+    path = Path(weights_path) if weights_path is not None else shipped_weights_path()
+    cfg, state, info = read_generator_state(path)
+    if generator_config is not None and generator_config != cfg:
+        raise ckpt.CheckpointError(
+            f"{str(path)!r} holds a generator {cfg}, expected {generator_config}")
+    gen = ResnetGenerator(cfg)
+    ckpt.load_state_dict_checked(gen, state, name="G", source=str(path))
+    dev = choose_device(device)
+    gen.to(dev).eval()
+    for p in gen.parameters():
+        p.requires_grad_(False)
+    if weights_path is None:
+        info = {**info, **_shipped_metadata()}
+    return Deblurrer(generator=gen, device=dev, source=str(path), info=info)
+
+
+def _shipped_metadata() -> dict[str, Any]:
+    import json
+
+    try:
+        from napari_mpi_dl._resources import resource_path
+
+        return json.loads(resource_path(SHIPPED_METADATA).read_text())
+    except (FileNotFoundError, ValueError):
+        return {}
+
+
+def deblur(
+    image,
+    model: Deblurrer | None = None,
+    *,
+    batch_size: int = 16,
+    num_threads: int | None = None,
+) -> np.ndarray:
+    """Deblur one native image (h, w) or a stack (..., h, w); returns float32 of the same shape.
+
+    Parameters
+    ----------
+    image : array-like
+        Native x-space image(s), real and finite, at least 8 x 8 pixels.
+    model : Deblurrer, optional
+        From :func:`load_deblurrer`; default loads the shipped weights on the automatic device.
+    batch_size : int
+        Images per forward pass for stacks.
+    num_threads : int, optional
+        ``torch.set_num_threads`` during the call (CPU); None leaves torch's setting.
+    """
+    arr = np.asarray(image)
+    if arr.ndim < 2:
+        raise ValueError(f"image must be 2D (h, w) or a stack (..., h, w), got shape {arr.shape}")
+    if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
+        raise ValueError(f"image must hold real numbers, got dtype {arr.dtype}")
+    if min(arr.shape[-2:]) < MIN_SIZE:
+        raise ValueError(f"image must be at least {MIN_SIZE} x {MIN_SIZE} pixels, "
+                         f"got {arr.shape[-2:]}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError("image contains NaN or infinite values")
+    if int(batch_size) < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
+    model = model or load_deblurrer()
+    flat = arr.reshape((-1,) + arr.shape[-2:])
+    norm, lo, hi = normalise(flat)
+    outs = []
+    with torch_threads(num_threads), torch.inference_mode():
+        for i in range(0, norm.shape[0], int(batch_size)):
+            x = torch.from_numpy(norm[i : i + int(batch_size), None]).to(model.device)
+            outs.append(model.generator(x).float().cpu().numpy()[:, 0])
+    out = denormalise(np.concatenate(outs), lo, hi)
+    return out.reshape(arr.shape)

@@ -1,0 +1,312 @@
+"""DC_GAN training: a resumable, data-parallel-aware loop that yields progress reports.
+
+:class:`DCGANTrainer` owns the model, the optimisers, the learning-rate schedules and the data
+sampler. :meth:`DCGANTrainer.run` is a generator of
+:class:`~napari_mpi_dl.training.reports.TrainingReport`: the CLI renders them with tqdm, the
+napari dock with a progress bar, loss curves and a preview layer. Stopping:
+
+* a consumer may simply stop iterating (napari's ``worker.quit()``): the checkpoint written last
+  stays on disk (checkpoints are atomic);
+* :meth:`DCGANTrainer.request_stop` (thread-safe) ends the loop after the current step, writes a
+  checkpoint and yields a final report;
+* Ctrl-C in the CLI leaves the last checkpoint intact.
+
+One step = one discriminator update (D_X, D_Y) then one generator update (G, F, H_X, H_Y), each
+with its own Adam optimiser; the learning rates decay linearly to 0 after ``decay_start``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from napari_mpi_dl.dcgan.config import ModelConfig, TrainConfig
+from napari_mpi_dl.dcgan.data import Domains, UnpairedSampler
+from napari_mpi_dl.dcgan.model import DCGAN
+from napari_mpi_dl.training import checkpoint as ckpt
+from napari_mpi_dl.training import device as devmod
+from napari_mpi_dl.training.distributed import (
+    DistributedContext,
+    all_reduce_mean,
+    average_gradients,
+    barrier,
+    broadcast_parameters,
+)
+from napari_mpi_dl.training.guard import check_finite
+from napari_mpi_dl.training.reports import TrainingReport
+
+CHECKPOINT_KIND = "dcgan"
+LAST_CHECKPOINT = "dcgan_last.pt"
+WEIGHTS_FORMAT = "napari-mpi-dl/dcgan-generator"
+WEIGHTS_VERSION = 1
+
+
+def _set_requires_grad(modules, flag: bool) -> None:
+    for m in modules:
+        for p in m.parameters():
+            p.requires_grad_(flag)
+
+
+class DCGANTrainer:
+    """Train DC_GAN on unpaired domains.
+
+    Parameters
+    ----------
+    domains : Domains
+        Normalised X and Y images (see :mod:`napari_mpi_dl.dcgan.data`).
+    model_config : ModelConfig, optional
+        Architecture and losses (defaults documented in :mod:`napari_mpi_dl.dcgan.config`).
+    train_config : TrainConfig, optional
+        Optimisation settings.
+    checkpoint_dir : path-like, optional
+        Where ``dcgan_last.pt`` is written (every ``checkpoint_every`` steps and at the end);
+        None writes no checkpoints.
+    dist : DistributedContext, optional
+        Data-parallel context from :func:`napari_mpi_dl.training.distributed.init_from_env`.
+    """
+
+    def __init__(
+        self,
+        domains: Domains,
+        model_config: ModelConfig | None = None,
+        train_config: TrainConfig | None = None,
+        *,
+        checkpoint_dir: str | os.PathLike | None = None,
+        dist: DistributedContext | None = None,
+    ) -> None:
+        self.domains = domains
+        self.model_config = model_config or ModelConfig()
+        self.config = train_config or TrainConfig()
+        self.dist = dist or DistributedContext()
+        self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
+        c = self.config
+        self.device = devmod.choose_device(c.device)
+        if self.dist.enabled and self.device.type == "cuda":
+            self.device = torch.device("cuda", self.dist.local_rank)
+        self.amp = devmod.amp_enabled(self.device, c.amp)
+
+        torch.manual_seed(c.seed)
+        self.model = DCGAN(self.model_config).to(self.device)
+        broadcast_parameters([self.model], self.dist)
+        gen_params = [p for m in self.model.generator_modules() for p in m.parameters()]
+        dis_params = [p for m in self.model.discriminator_modules() for p in m.parameters()]
+        self.opt_g = torch.optim.Adam(gen_params, lr=c.lr, betas=c.betas)
+        self.opt_d = torch.optim.Adam(dis_params, lr=c.lr, betas=c.betas)
+        self.sched_g = torch.optim.lr_scheduler.LambdaLR(self.opt_g, self._lr_factor)
+        self.sched_d = torch.optim.lr_scheduler.LambdaLR(self.opt_d, self._lr_factor)
+        self.scaler_g = devmod.grad_scaler(self.device, self.amp)
+        self.scaler_d = devmod.grad_scaler(self.device, self.amp)
+        self.sampler = UnpairedSampler(
+            domains, batch_size=c.batch_size, crop_size=c.crop_size, flips=c.flips,
+            rot90=c.rot90, seed=c.seed, rank=self.dist.rank,
+        )
+        self.step = 0
+        self.history: list[dict[str, float]] = []
+        self._stop = threading.Event()
+        self._preview_input = torch.from_numpy(domains.x[:1, None].copy())
+
+    # -- schedule ------------------------------------------------------------------------------
+    def _lr_factor(self, step: int) -> float:
+        total = self.config.steps
+        start = int(self.config.decay_start * total)
+        if step < start or total <= start:
+            return 1.0
+        return max(0.0, (total - step) / (total - start))
+
+    # -- one step ------------------------------------------------------------------------------
+    def train_step(self) -> dict[str, float]:
+        """One discriminator and one generator update; returns this step's losses."""
+        m = self.model
+        m.train()
+        xb, yb = self.sampler.sample()
+        x = torch.from_numpy(xb).to(self.device)
+        y = torch.from_numpy(yb).to(self.device)
+        step = self.step + 1
+
+        with devmod.autocast(self.device, self.amp):
+            fakes = m.generate(x, y)
+        # Discriminators.
+        _set_requires_grad(m.discriminator_modules(), True)
+        self.opt_d.zero_grad(set_to_none=True)
+        with devmod.autocast(self.device, self.amp):
+            loss_d, parts_d = m.discriminator_loss(x, y, fakes)
+        check_finite(parts_d, step=step)
+        self.scaler_d.scale(loss_d).backward()
+        average_gradients(m.discriminator_modules(), self.dist)
+        self.scaler_d.step(self.opt_d)
+        self.scaler_d.update()
+        # Generators and heads (discriminators frozen).
+        _set_requires_grad(m.discriminator_modules(), False)
+        self.opt_g.zero_grad(set_to_none=True)
+        with devmod.autocast(self.device, self.amp):
+            loss_g, parts_g = m.generator_loss(x, y, fakes)
+        check_finite(parts_g, step=step)
+        self.scaler_g.scale(loss_g).backward()
+        average_gradients(m.generator_modules(), self.dist)
+        self.scaler_g.step(self.opt_g)
+        self.scaler_g.update()
+        _set_requires_grad(m.discriminator_modules(), True)
+        self.sched_g.step()
+        self.sched_d.step()
+        self.step = step
+        losses = {**parts_g, **parts_d}
+        self.history.append({"step": step, **losses})
+        return losses
+
+    # -- the loop ------------------------------------------------------------------------------
+    def request_stop(self) -> None:
+        """Ask :meth:`run` to stop after the current step (thread-safe)."""
+        self._stop.set()
+
+    @property
+    def epoch(self) -> float:
+        n = self.config.batch_size * self.dist.world_size * self.step
+        return n / max(1, min(len(self.domains.x), len(self.domains.y)))
+
+    def preview(self) -> np.ndarray:
+        """G applied to the first X image, in [0, 1] (normalised units), as float32 (h, w)."""
+        self.model.G.eval()
+        with torch.no_grad():
+            out = self.model.G(self._preview_input.to(self.device)).float().cpu().numpy()[0, 0]
+        self.model.G.train()
+        return ((out + 1.0) * 0.5).astype(np.float32)
+
+    def run(self) -> Iterator[TrainingReport]:
+        """Train until ``config.steps`` (or a stop request), yielding progress reports.
+
+        A report is yielded every ``report_every`` steps, when a checkpoint is written, and at the
+        end; every ``preview_every`` steps (and at the end) it carries a preview image.
+        """
+        c = self.config
+        t0 = time.perf_counter()
+        yield TrainingReport(step=self.step, epoch=self.epoch, total_steps=c.steps,
+                             message=f"training on {devmod.describe_device(self.device)}"
+                                     + (" with mixed precision" if self.amp else ""))
+        while self.step < c.steps:
+            losses = self.train_step()
+            stopping = self._stop.is_set()
+            last = self.step >= c.steps or stopping
+            written = None
+            if self.checkpoint_dir is not None and (
+                last or (c.checkpoint_every and self.step % c.checkpoint_every == 0)
+            ):
+                written = str(self.save_checkpoint())
+            if last or written or self.step % c.report_every == 0:
+                if self.dist.enabled:
+                    losses = {k: all_reduce_mean(v, self.dist) for k, v in losses.items()}
+                want_preview = last or (c.preview_every and self.step % c.preview_every == 0)
+                msg = "stopped" if stopping else ("finished" if last else "")
+                if written:
+                    msg = (msg + "; " if msg else "") + f"checkpoint {written}"
+                yield TrainingReport(
+                    step=self.step, epoch=self.epoch, total_steps=c.steps, losses=losses,
+                    preview=self.preview() if want_preview else None,
+                    elapsed_s=time.perf_counter() - t0, message=msg, checkpoint=written,
+                )
+            if stopping:
+                break
+
+    # -- persistence -----------------------------------------------------------------------------
+    def state_config(self) -> dict[str, Any]:
+        return {"model": self.model_config.to_dict(), "train": self.config.to_dict(),
+                "data": {k: v for k, v in self.domains.info.items() if k != "mnist_indices"}}
+
+    def checkpoint_path(self) -> Path:
+        if self.checkpoint_dir is None:
+            raise ValueError("checkpoint_dir was not given")
+        return self.checkpoint_dir / LAST_CHECKPOINT
+
+    def save_checkpoint(self, path: str | os.PathLike | None = None) -> Path:
+        """Write the whole training state atomically (rank 0 only; other ranks wait)."""
+        target = Path(path) if path is not None else self.checkpoint_path()
+        if self.dist.is_main:
+            m = self.model
+            ckpt.save_checkpoint(
+                target, kind=CHECKPOINT_KIND, step=self.step, config=self.state_config(),
+                models={"G": m.G, "F": m.F, "D_X": m.D_X, "D_Y": m.D_Y, "H_X": m.H_X,
+                        "H_Y": m.H_Y},
+                optimizers={"G": self.opt_g, "D": self.opt_d},
+                schedulers={"G": self.sched_g, "D": self.sched_d},
+                scalers={"G": self.scaler_g, "D": self.scaler_d},
+                extra={"sampler": self.sampler.state_dict()},
+            )
+        barrier(self.dist)
+        return target
+
+    def resume(self, path: str | os.PathLike) -> int:
+        """Load a checkpoint of the same model configuration; returns the step reached.
+
+        The training configuration may differ only in ``steps``, ``checkpoint_every``,
+        ``report_every``, ``preview_every`` and ``device`` (e.g. to extend a run).
+        """
+        payload = ckpt.load_checkpoint(path, kind=CHECKPOINT_KIND)
+        saved = payload["config"].get("model")
+        if saved != self.model_config.to_dict():
+            raise ckpt.CheckpointError(
+                f"checkpoint {str(path)!r} was trained with model configuration {saved}, "
+                f"not {self.model_config.to_dict()}"
+            )
+        saved_train = dict(payload["config"].get("train", {}))
+        mine = self.config.to_dict()
+        free = {"steps", "checkpoint_every", "report_every", "preview_every", "device", "amp"}
+        diff = sorted(k for k in mine if k not in free and saved_train.get(k) != mine[k])
+        if diff:
+            raise ckpt.CheckpointError(
+                f"checkpoint {str(path)!r} used other training settings for {diff}: "
+                + ", ".join(f"{k}={saved_train.get(k)!r} (now {mine[k]!r})" for k in diff)
+            )
+        m = self.model
+        for name, module in (("G", m.G), ("F", m.F), ("D_X", m.D_X), ("D_Y", m.D_Y),
+                             ("H_X", m.H_X), ("H_Y", m.H_Y)):
+            ckpt.load_state_dict_checked(module, payload["models"].get(name), name=name,
+                                         source=str(path))
+        try:
+            self.opt_g.load_state_dict(payload["optimizers"]["G"])
+            self.opt_d.load_state_dict(payload["optimizers"]["D"])
+            self.sched_g.load_state_dict(payload["schedulers"]["G"])
+            self.sched_d.load_state_dict(payload["schedulers"]["D"])
+            if payload.get("scalers"):
+                self.scaler_g.load_state_dict(payload["scalers"]["G"])
+                self.scaler_d.load_state_dict(payload["scalers"]["D"])
+            if self.dist.world_size == 1 or self.dist.is_main:
+                self.sampler.load_state_dict(payload["extra"]["sampler"])
+        except (KeyError, ValueError, RuntimeError) as exc:
+            raise ckpt.CheckpointError(
+                f"checkpoint {str(path)!r} has an incomplete training state: {exc}") from exc
+        if payload.get("rng"):
+            ckpt.set_rng_state(payload["rng"])
+        self.step = int(payload["step"])
+        for opt in (self.opt_g, self.opt_d):
+            for state in opt.state.values():
+                for k, v in state.items():
+                    if torch.is_tensor(v) and k != "step":
+                        state[k] = v.to(self.device)
+        return self.step
+
+    def export_weights(self, path: str | os.PathLike, *, info: dict[str, Any] | None = None,
+                       half: bool = True) -> Path:
+        """Write the deblurring generator G alone (float16 by default) for inference."""
+        return save_generator_weights(path, self.model.G, self.model_config, step=self.step,
+                                      info=info, half=half)
+
+
+def save_generator_weights(path, generator, model_config: ModelConfig, *, step: int = 0,
+                           info: dict[str, Any] | None = None, half: bool = True) -> Path:
+    """Save G's weights (``{"format", "generator", "state_dict", ...}``) atomically."""
+    from napari_mpi_dl.io.atomic import atomic_path
+
+    state = {k: (v.detach().cpu().half() if half and v.is_floating_point() else v.detach().cpu())
+             for k, v in generator.state_dict().items()}
+    payload = {"format": WEIGHTS_FORMAT, "format_version": WEIGHTS_VERSION,
+               "generator": dict(model_config.to_dict()["generator"]), "step": int(step),
+               "state_dict": state, "info": dict(info or {})}
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+    return Path(path)

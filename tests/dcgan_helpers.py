@@ -1,0 +1,43 @@
+"""Tiny DC_GAN configurations and synthetic domains shared by the DC_GAN tests."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from napari_mpi_dl.dcgan.config import (
+    DiscriminatorConfig,
+    GeneratorConfig,
+    ModelConfig,
+    NCEConfig,
+    TrainConfig,
+)
+from napari_mpi_dl.dcgan.data import Domains
+
+
+def blobs(n: int, size: int, sigma: float, seed: int) -> np.ndarray:
+    """``n`` images of 1-3 Gaussian blobs of width ``sigma`` px (a stand-in for MPI images)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size]
+    out = np.zeros((n, size, size))
+    for i in range(n):
+        for _ in range(rng.integers(1, 4)):
+            cy, cx = rng.uniform(0.25 * size, 0.75 * size, 2)
+            out[i] += np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * sigma**2))
+    return out
+
+
+def tiny_domains(n: int = 6, size: int = 37) -> Domains:
+    return Domains.from_arrays(blobs(n, size, 4.0, 1), blobs(n, size, 1.5, 2), source="test")
+
+
+def tiny_model_config(**kw) -> ModelConfig:
+    return ModelConfig(generator=GeneratorConfig(ngf=8, n_blocks=2),
+                       discriminator=DiscriminatorConfig(ndf=8, n_layers=2),
+                       nce=NCEConfig(layers=(0, 2, 3, 5), num_patches=32, head_units=32), **kw)
+
+
+def tiny_train_config(**kw) -> TrainConfig:
+    base = dict(steps=6, batch_size=2, crop_size=None, lr=2e-4, device="cpu", seed=0,
+                checkpoint_every=0, report_every=1, preview_every=0)
+    base.update(kw)
+    return TrainConfig(**base)

@@ -1,0 +1,130 @@
+"""The contrastive docks under Xvfb: Recover SM, Direct reconstruction, training (start/stop)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("napari")
+
+from contrastive_helpers import TINY, small_sm, tiny_weights  # noqa: E402
+
+TIMEOUT_MS = 120_000
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """A 9 x 9 training SM (MDF), a 3 x 9 SM of 4 mm pitch (MDF) and tiny weights."""
+    from napari_mpi_dl.contrastive.data import signals_from_system_matrix
+    from napari_mpi_dl.io.mdf_write import write_system_matrix
+
+    folder = tmp_path_factory.mktemp("cl")
+    sm = small_sm()
+    write_system_matrix(folder / "train.mdf", sm)
+    write_system_matrix(folder / "sparse.mdf", small_sm((3, 9), (12.0, 18.0), seed=3))
+    ss = signals_from_system_matrix(sm, channels=(0, 1))
+    rec, _ = tiny_weights(ss, folder, "recovery")
+    con, _ = tiny_weights(ss, folder, "reconstruction")
+    return {"folder": folder, "signals": ss.signals, "recovery": rec, "reconstruction": con}
+
+
+def test_recover_sm_widget_turns_an_sm_layer_into_denser_layers(make_napari_viewer, qtbot,
+                                                                  files):
+    from napari_mpi_dl.io.mdf_read import read_system_matrix
+    from napari_mpi_dl.io.mdf_read import read_system_matrix as rsm
+    from napari_mpi_dl.napari_io.mdf_reader import system_matrix_layers
+    from napari_mpi_dl.widgets.contrastive import RecoverSMWidget
+
+    viewer = make_napari_viewer()
+    for data, kwargs, _ in system_matrix_layers(read_system_matrix(files["folder"] /
+                                                                   "sparse.mdf")):
+        viewer.add_image(data, **kwargs)
+    w = RecoverSMWidget(viewer)
+    assert w.layer_box.count() == 3  # one |S| layer per receive channel
+    w.setting.setCurrentText("file")
+    w.weights.setText(str(files["recovery"]))
+    w.device.setCurrentText("cpu")
+    out = files["folder"] / "dense.mdf"
+    w.save.setText(str(out))
+    worker = w.run()
+    with qtbot.waitSignal(worker.finished, timeout=TIMEOUT_MS):
+        pass
+    dense_layers = [ly for ly in viewer.layers if "recovered" in ly.name]
+    assert len(dense_layers) == 2  # the model's two receive channels
+    assert dense_layers[0].data.shape[1:] == (5, 9)
+    mask = dense_layers[0].metadata["recovered_rows"]
+    assert mask[1::2].all() and not mask[0::2].any()
+    assert tuple(rsm(out).size_xyz) == (9, 5, 1)
+    assert "5 x 9 voxels" in w.status.text()
+
+
+def test_recover_sm_widget_reports_grid_errors(make_napari_viewer, qtbot, files):
+    from napari_mpi_dl.widgets.contrastive import RecoverSMWidget
+
+    w = RecoverSMWidget(make_napari_viewer())
+    assert w.run() is None and "open a system matrix" in w.status.text()
+    w.file.setText(str(files["folder"] / "train.mdf"))  # 2 mm pitch: not what the model densifies
+    w.setting.setCurrentText("file")
+    w.weights.setText(str(files["recovery"]))
+    worker = w.run()
+    with qtbot.waitSignal(worker.finished, timeout=TIMEOUT_MS):
+        pass
+    assert "y voxel pitch is 2 mm" in w.status.text()
+
+
+def test_direct_reconstruction_widget_from_a_signal_layer(make_napari_viewer, qtbot, files):
+    from napari_mpi_dl.widgets.contrastive import DIRECT_LAYER, DirectReconstructionWidget
+
+    viewer = make_napari_viewer()
+    viewer.add_image(files["signals"][:4], name="signals")
+    w = DirectReconstructionWidget(viewer)
+    w.layer_box.setCurrentText("signals")
+    w.setting.setCurrentText("file")
+    w.weights.setText(str(files["reconstruction"]))
+    worker = w.run()
+    with qtbot.waitSignal(worker.finished, timeout=TIMEOUT_MS):
+        pass
+    layer = viewer.layers[DIRECT_LAYER]
+    assert layer.data.shape == (4, 9, 9)
+    assert tuple(layer.scale[1:]) == pytest.approx((2.0, 2.0))
+    assert np.all(np.isfinite(layer.data))
+
+
+def test_training_dock_runs_plots_saves_and_stops(make_napari_viewer, qtbot, files, tmp_path):
+    from napari_mpi_dl.widgets.contrastive import ContrastiveTrainDock
+
+    dock = ContrastiveTrainDock(make_napari_viewer())
+    dock.task.setCurrentText("recovery")
+    dock.pretrain.setChecked(True)
+    dock.pretrain_epochs.setValue(1)
+    dock.epochs.setValue(2)
+    dock.mixtures.setValue(10)
+    dock.batch.setValue(16)
+    dock.device.setCurrentText("cpu")
+    dock.sm_path.setText(str(files["folder"] / "train.mdf"))
+    plain = dock.request
+    dock.request = lambda: {**plain(), "model": TINY}  # a small encoder keeps the test fast
+    worker = dock.start()
+    assert dock.start_button.text() == "Stop"
+    with qtbot.waitSignal(worker.finished, timeout=TIMEOUT_MS):
+        pass
+    assert dock.start_button.text() == "Start"
+    assert dock.trainer.finished and len(dock.curves) == 3  # 1 pretraining + 2 main epochs
+    assert dock.progress.value() == 100
+    assert dock.save_weights(tmp_path / "w.pt").is_file()
+
+    dock.epochs.setValue(500)
+    worker = dock.start()
+    stopped: list[int] = []
+
+    def stop_soon(item):
+        if item[0] == "report" and item[1].step >= 2 and not stopped:
+            stopped.append(item[1].step)
+            dock.stop()
+
+    worker.yielded.connect(stop_soon)
+    with qtbot.waitSignal(worker.finished, timeout=TIMEOUT_MS):
+        pass
+    assert stopped and dock.trainer.step < dock.trainer.total_steps
+    assert "stopped" in dock.status.text()
