@@ -5,6 +5,7 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -20,11 +21,15 @@ ss = signals_from_system_matrix(small_sm(), channels=(0, 1))
 cfg = tiny_config("recovery", setting="cl", epochs=2, pretrain_epochs=1)
 tr = ContrastiveTrainer(build_task_data(ss, "recovery", cfg.data), cfg,
                         checkpoint_dir=sys.argv[1], dist=ctx)
+wrapped = set()  # the phases whose module was trained through DistributedDataParallel
 for _ in tr.run():
-    pass
+    if isinstance(tr.ddp, DistributedDataParallel):
+        wrapped.add("pretrain" if tr.ddp.module is tr.contrastive else
+                    "main" if tr.ddp.module is tr.model else "other")
 w = tr.model.encoder.net[0].weight.detach().clone()
 mean = w.clone()
 dist.all_reduce(mean)
 print(f"rank={ctx.rank} world={ctx.world_size} steps={tr.step} "
-      f"equal={torch.allclose(mean / ctx.world_size, w)}", flush=True)
+      f"equal={torch.allclose(mean / ctx.world_size, w)} ddp={'+'.join(sorted(wrapped))}",
+      flush=True)
 cleanup()

@@ -386,10 +386,12 @@ def test_ddp_under_torchrun_keeps_ranks_in_sync(tmp_path):
     import re
 
     # the two ranks print concurrently: their lines may be glued together
-    found = re.findall(r"rank=(\d) world=(\d) steps=(\d+) equal=(True|False)", out.stdout)
+    found = re.findall(r"rank=(\d) world=(\d) steps=(\d+) equal=(True|False) ddp=([a-z+]*)",
+                       out.stdout)
     assert sorted(f[0] for f in found) == ["0", "1"], out.stdout
-    # each rank trains on half of every epoch (1 pretraining + 2 main epochs) in sync
-    assert all(f[1:] == ("2", "14", "True") for f in found), found
+    # each rank trains on half of every epoch (1 pretraining + 2 main epochs) in sync, both
+    # phases through DistributedDataParallel
+    assert all(f[1:] == ("2", "14", "True", "main+pretrain") for f in found), found
     assert (tmp_path / "contrastive_recovery_cl_last.pt").is_file()
 
 

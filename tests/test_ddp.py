@@ -1,4 +1,4 @@
-"""DC_GAN data-parallel training under torchrun: 2 CPU processes, gloo backend, 3 steps."""
+"""DC_GAN data-parallel training under torchrun (DDP): 2 CPU processes, gloo, 3 steps."""
 
 from __future__ import annotations
 
@@ -24,7 +24,10 @@ def test_two_gloo_processes_train_in_lockstep(tmp_path):
     assert [r["rank"] for r in records] == [0, 1]
     assert all(r["world_size"] == 2 and r["backend"] == "gloo" and r["step"] == 3
                for r in records)
-    # Gradients were averaged: both ranks hold the same weights after 3 steps ...
+    # Every network is trained through its own DistributedDataParallel wrapper ...
+    assert all(r["ddp"] == ["D_X", "D_Y", "F", "G", "H_X", "H_Y"] for r in records)
+    # ... which averaged the gradients: both ranks hold the same weights after 3 steps ...
+    assert records[0]["per_net"] == records[1]["per_net"]
     assert records[0]["checksum"] == records[1]["checksum"]
     assert records[0]["abs_checksum"] == records[1]["abs_checksum"]
     # ... and report the same (all-reduced) losses, although each drew its own batches.

@@ -124,3 +124,19 @@ def test_evaluate_mnist_part(tmp_path):
     text = (tmp_path / "mnist.md").read_text()
     assert "n = 3" in text and "Wiener (exact PSF)" in text
     assert not (tmp_path / "two_tube_protocol.png").exists()
+
+
+def test_a_dip_between_peaks_away_from_the_tubes_is_not_resolved():
+    import numpy as np
+
+    from napari_mpi_dl.analysis.profiles import analyse_profile
+    from napari_mpi_dl.analysis.protocol import peaks_at_tubes
+
+    gap, diameter = 1.0, 1.2  # tubes at 2.2 mm and 4.4 mm along the protocol's profile line
+    x = np.linspace(0.0, 6.6, 661)
+    on_tubes = np.exp(-0.5 * ((x - 2.2) / 0.3) ** 2) + np.exp(-0.5 * ((x - 4.4) / 0.3) ** 2)
+    ringing = np.exp(-0.5 * ((x - 0.5) / 0.3) ** 2) + np.exp(-0.5 * ((x - 6.1) / 0.3) ** 2)
+    good = analyse_profile(x, on_tubes)
+    bad = analyse_profile(x, ringing)
+    assert good.resolved and peaks_at_tubes(good, gap_mm=gap, diameter_mm=diameter)
+    assert bad.resolved and not peaks_at_tubes(bad, gap_mm=gap, diameter_mm=diameter)

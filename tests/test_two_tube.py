@@ -33,7 +33,7 @@ def test_tube_centres_gap_and_area_exact_to_one_pixel(gap_mm, orientation):
         assert w.sum() * pixel**2 == pytest.approx(np.pi * 0.6**2, rel=0.02)
     centres.sort(key=lambda c: c[1] if orientation == "horizontal" else c[0])
     geom = two_tube_geometry(gap_mm=gap_mm, orientation=orientation)
-    for got, want in zip(centres, [geom.centre_a_mm, geom.centre_b_mm]):
+    for got, want in zip(centres, [geom.centre_a_mm, geom.centre_b_mm], strict=True):
         assert np.hypot(got[0] - want[0], got[1] - want[1]) < pixel
     distance = np.hypot(centres[1][0] - centres[0][0], centres[1][1] - centres[0][1])
     assert distance - 1.2 == pytest.approx(gap_mm, abs=pixel)

@@ -52,7 +52,9 @@ def protocol_figure(result: ProtocolResult, *, zoom_mm: float | None = 8.0):
             ax.set_yticks([])
             if i > 0:
                 ana = result.analyses[(gap, methods[i - 1])]
-                ax.text(0.03, 0.97, f"dip {ana.dip:.2f}" + (" ✓" if ana.resolved else ""),
+                row = result.row(gap, methods[i - 1])
+                mark = " ✓" if row.resolved else (" *" if ana.resolved else "")
+                ax.text(0.03, 0.97, f"dip {ana.dip:.2f}" + mark,
                         transform=ax.transAxes, va="top", ha="left", fontsize=6, color="yellow")
         ax = axes[-1, j]
         ph_prof = sample_profile(result.phantoms[gap], *line, scale=kw["scale"],

@@ -224,6 +224,7 @@ class ProtocolRow:
     separation_mm: float | None
     n_peaks: int
     runtime_s: float
+    peaks_at_tubes: bool = True
 
     def as_dict(self) -> dict:
         from dataclasses import asdict
@@ -245,8 +246,18 @@ class ProtocolResult:
     labels: dict[str, str] = field(default_factory=dict)
     messages: list[str] = field(default_factory=list)
 
+    def row(self, gap_mm: float, method: str) -> ProtocolRow:
+        """The row of one gap and method."""
+        for r in self.rows:
+            if r.gap_mm == gap_mm and r.method == method:
+                return r
+        raise KeyError(f"no row for gap {gap_mm} mm and method {method!r}")
+
     def smallest_resolved_gap(self, method: str) -> float | None:
         """Smallest gap from which ``method`` resolves the tubes at every larger gap too.
+
+        Resolved means: dip at or above the threshold *and* the two main peaks on the tubes
+        (:func:`peaks_at_tubes`).
 
         ``None`` if the largest gap is not resolved. (A lucky resolved gap below an unresolved one
         does not count.)
@@ -258,6 +269,23 @@ class ProtocolResult:
                 break
             smallest = r.gap_mm
         return smallest
+
+
+def peaks_at_tubes(analysis: ProfileAnalysis, *, gap_mm: float, diameter_mm: float) -> bool:
+    """Whether the profile's two main peaks sit on the two tubes.
+
+    The protocol's profile line starts one centre distance ``D = gap + diameter`` before tube A,
+    so the tubes lie at ``D`` and ``2 D`` along it. Each main peak must be within ``D / 4`` of its
+    tube: a dip between ringing lobes elsewhere (as unsupervised Wiener produces) is not two
+    resolved tubes. Blurred tubes pull their peaks inwards by much less than that.
+    """
+    main = analysis.main_peaks
+    if len(main) < 2:
+        return False
+    distance = gap_mm + diameter_mm
+    tolerance = distance / 4.0
+    return (abs(main[0].position_mm - distance) <= tolerance
+            and abs(main[1].position_mm - 2.0 * distance) <= tolerance)
 
 
 def iter_protocol(
@@ -295,13 +323,15 @@ def iter_protocol(
             prof = sample_profile(image, *line, width_px=config.profile_width_px,
                                   scale=layer["scale"], translate=layer["translate"])
             ana = analyse_profile(prof.distance_mm, prof.values, threshold=config.dip_threshold)
+            at_tubes = peaks_at_tubes(ana, gap_mm=gap, diameter_mm=config.diameter_mm)
             result.images[(gap, name)] = image
             result.profiles[(gap, name)] = prof
             result.analyses[(gap, name)] = ana
             result.rows.append(ProtocolRow(
                 gap_mm=gap, method=name, label=_REGISTRY[name].label,
                 psnr_db=metrics["psnr_db"], ssim=metrics["ssim"], nrmse=metrics["nrmse"],
-                dip=ana.dip, resolved=ana.resolved, separation_mm=ana.separation_mm,
+                dip=ana.dip, resolved=ana.resolved and at_tubes, peaks_at_tubes=at_tubes,
+                separation_mm=ana.separation_mm,
                 n_peaks=len(ana.peaks), runtime_s=runtime,
             ))
             done += 1

@@ -17,7 +17,7 @@ from napari_mpi_dl.analysis.protocol import ProtocolResult, ProtocolRow
 from napari_mpi_dl.io.atomic import write_text_atomic
 
 CSV_FIELDS = ("gap_mm", "method", "label", "psnr_db", "ssim", "nrmse", "dip", "resolved",
-              "separation_mm", "n_peaks", "runtime_s")
+              "peaks_at_tubes", "separation_mm", "n_peaks", "runtime_s")
 
 
 def rows_to_csv(rows: list[ProtocolRow]) -> str:
@@ -46,7 +46,7 @@ def read_csv(path: str | os.PathLike) -> list[dict]:
             for k, v in rec.items():
                 if k in ("method", "label"):
                     d[k] = v
-                elif k == "resolved":
+                elif k in ("resolved", "peaks_at_tubes"):
                     d[k] = v == "True"
                 elif k == "n_peaks":
                     d[k] = int(v)
@@ -67,7 +67,8 @@ def markdown_table(result: ProtocolResult) -> str:
         f"Two-tube protocol: tubes {cfg.diameter_mm:g} mm, gradient {cfg.gradient_t_per_m:g} T/m, "
         f"x-scan, {noise}; wrong PSF = {cfg.wrong_psf.describe()}.",
         f"Cells: PSNR (dB) / SSIM / dip; a check mark means resolved (dip >= "
-        f"{cfg.dip_threshold:g}). Metrics: {NORMALISATION}; SSIM window {SSIM_WINDOW}.",
+        f"{cfg.dip_threshold:g} with both peaks on the tubes; a dip between peaks elsewhere is "
+        f"marked *). Metrics: {NORMALISATION}; SSIM window {SSIM_WINDOW}.",
         "",
         "| Gap (mm) | " + " | ".join(result.labels[m] for m in methods) + " |",
         "|---:|" + "---:|" * len(methods),
@@ -79,7 +80,8 @@ def markdown_table(result: ProtocolResult) -> str:
             if r is None:
                 cells.append("")
                 continue
-            mark = " ✓" if r.resolved else ""
+            mark = " ✓" if r.resolved else ("" if r.peaks_at_tubes or r.dip < cfg.dip_threshold
+                                             else " *")
             cells.append(f"{r.psnr_db:.2f} / {r.ssim:.3f} / {r.dip:.2f}{mark}")
         lines.append(f"| {gap:.1f} | " + " | ".join(cells) + " |")
     lines += ["", "| Method | Smallest resolved gap (mm) | Mean PSNR (dB) | Mean SSIM |",

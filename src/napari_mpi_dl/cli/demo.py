@@ -54,7 +54,7 @@ def simulate_overview(out: Path) -> list[dict]:
         signal = sim.simulate(stack, method="signal")
         t_signal = time.perf_counter() - t0
         images[name] = signal
-        for (label, _), a, s in zip(phantoms, analytic, signal):
+        for (label, _), a, s in zip(phantoms, analytic, signal, strict=True):
             err = float(np.sqrt(np.mean((a - s) ** 2)) / (a.max() - a.min()))
             rows.append({"phantom": label, "gradient": name, "gradient_t_per_m": gradient,
                          "nrmse_signal_vs_analytic": err,

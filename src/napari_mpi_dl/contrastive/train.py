@@ -16,8 +16,16 @@ epoch end (losses ``train``, ``val`` and ``best_val``); the CLI renders them wit
 dock as live curves. Stop by :meth:`request_stop` (thread-safe: a checkpoint is written after the
 current step, so :meth:`resume` continues exactly there) or by abandoning the generator (the last
 checkpoint stays). A NaN/inf loss raises
-:class:`~napari_mpi_dl.training.guard.TrainingDivergedError`. Under ``torchrun`` each rank trains on
-its shard of every epoch and gradients are averaged (DDP semantics); only rank 0 writes files.
+:class:`~napari_mpi_dl.training.guard.TrainingDivergedError`.
+
+Under ``torchrun`` (world size > 1) each rank trains on its shard of every epoch and the module of
+the current phase (encoder + projector while pretraining, encoder + head for the main task) is
+wrapped in :class:`~torch.nn.parallel.DistributedDataParallel` (gloo on CPU; NCCL with
+``device_ids=[LOCAL_RANK]`` on CUDA), which averages the gradients; a phase's wrapper is built at
+its first step. The encoder keeps plain BatchNorm (per-rank batch statistics; DDP copies rank 0's
+running statistics to the other ranks before each forward), on CPU and CUDA alike. Every rank
+validates on the whole validation split and the mean over ranks picks the best epoch, so all
+ranks restore the same epoch. Checkpoints hold the plain modules; only rank 0 writes files.
 """
 
 from __future__ import annotations
@@ -48,9 +56,8 @@ from napari_mpi_dl.training import device as devmod
 from napari_mpi_dl.training.distributed import (
     DistributedContext,
     all_reduce_mean,
-    average_gradients,
     barrier,
-    broadcast_parameters,
+    data_parallel,
 )
 from napari_mpi_dl.training.guard import check_finite
 from napari_mpi_dl.training.reports import TrainingReport
@@ -120,7 +127,6 @@ class ContrastiveTrainer:
         self.pretrained_from = None
         if pretrained_encoder is not None:
             self._load_pretrained(pretrained_encoder)
-        broadcast_parameters([self.contrastive, self.model.head], self.dist)
         self.opt_pre = torch.optim.Adam(self.contrastive.parameters(), lr=t.lr, betas=t.betas)
         self.opt_main = torch.optim.Adam(self.model.parameters(), lr=t.lr, betas=t.betas)
         self._rng = np.random.default_rng(t.seed)
@@ -139,6 +145,9 @@ class ContrastiveTrainer:
         self.history: list[dict[str, Any]] = []
         self._stop = threading.Event()
         self.wall_s = 0.0
+        #: The current phase's DistributedDataParallel wrapper (None for a single process and
+        #: before the phase's first step).
+        self.ddp: torch.nn.parallel.DistributedDataParallel | None = None
 
     # -- data -------------------------------------------------------------------------------------
     def _split(self, phase: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -176,33 +185,48 @@ class ContrastiveTrainer:
     def _tensor(self, arr: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32)).to(self.device)
 
-    def _pretrain_loss(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def _pretrain_loss(self, x: torch.Tensor, generator: torch.Generator,
+                       net: torch.nn.Module | None = None) -> torch.Tensor:
         v1, v2 = two_views(x, self.config.augment, generator=generator)
-        z = self.contrastive(torch.cat([v1, v2], dim=0))
+        z = (self.contrastive if net is None else net)(torch.cat([v1, v2], dim=0))
         z1, z2 = z.chunk(2, dim=0)
         return nt_xent(z1, z2, self.config.train.temperature)
 
-    def _main_loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return F.mse_loss(self.model(x), y)
+    def _main_loss(self, x: torch.Tensor, y: torch.Tensor,
+                   net: torch.nn.Module | None = None) -> torch.Tensor:
+        return F.mse_loss((self.model if net is None else net)(x), y)
+
+    def _trained(self) -> torch.nn.Module:
+        """The module trained in the current phase, in DDP under torchrun (one wrapper per phase).
+
+        The wrapper is built (collectively, copying rank 0's weights to every rank) at the
+        phase's first step; the previous phase's wrapper is dropped first.
+        """
+        module = self.contrastive if self.phase == "pretrain" else self.model
+        if not self.dist.enabled:
+            return module
+        if self.ddp is None or self.ddp.module is not module:
+            self.ddp = None
+            self.ddp = data_parallel(module, self.dist)
+        return self.ddp
 
     def train_step(self, batch: np.ndarray) -> float:
         """One optimisation step of the current phase on the sample indices ``batch``."""
         arrays, _, _ = self._split(self.phase)
         x = self._tensor(arrays[batch])
         step = self.step + 1
+        net = self._trained()
+        net.train()
         if self.phase == "pretrain":
-            self.contrastive.train()
-            loss = self._pretrain_loss(x, self._aug)
-            modules, opt = [self.contrastive], self.opt_pre
+            loss = self._pretrain_loss(x, self._aug, net)
+            opt = self.opt_pre
         else:
-            self.model.train()
-            loss = self._main_loss(x, self._tensor(self.data.targets[batch]))
-            modules, opt = [self.model], self.opt_main
+            loss = self._main_loss(x, self._tensor(self.data.targets[batch]), net)
+            opt = self.opt_main
         value = float(loss.detach())
         check_finite({f"{self.phase}_loss": value}, step=step)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        average_gradients(modules, self.dist)
+        loss.backward()  # under torchrun DDP averages the gradients here
         opt.step()
         self.step = step
         return value
@@ -313,7 +337,9 @@ class ContrastiveTrainer:
                                          elapsed_s=time.perf_counter() - t0)
             # epoch end
             train_loss = all_reduce_mean(self._loss_sum / max(1, self._loss_n), self.dist)
-            val = self.validate()
+            # Ranks differ only in BatchNorm running statistics (each updated its own since DDP's
+            # last copy from rank 0); the mean makes them all pick the same best epoch.
+            val = all_reduce_mean(self.validate(), self.dist)
             self.epoch += 1
             self._perm = None
             improved = val < self.best_val

@@ -13,6 +13,21 @@ napari dock with a progress bar, loss curves and a preview layer. Stopping:
 
 One step = one discriminator update (D_X, D_Y) then one generator update (G, F, H_X, H_Y), each
 with its own Adam optimiser; the learning rates decay linearly to 0 after ``decay_start``.
+
+Under ``torchrun`` (world size > 1) each network G, F, D_X, D_Y, H_X, H_Y is wrapped in its own
+:class:`~torch.nn.parallel.DistributedDataParallel` (``find_unused_parameters=False``), which
+averages its gradients during ``backward()``:
+
+* every call of a trained network goes through its DDP wrapper's ``forward``, including a
+  generator's encoder path for PatchNCE (``G.encode(x, layers)`` is ``ddp(x, layers)``, see
+  :class:`GeneratorPaths`); a generator is called several times (on x, on y for the identity loss,
+  through its encoder) before the one backward of the generator update, which DDP allows;
+* in the generator update the discriminators are frozen (``requires_grad=False`` on every rank)
+  and called as plain modules: they get no gradient there, so there is nothing to reduce;
+* the projection heads are wrapped only when the contrastive loss is on (otherwise they never get
+  a gradient and are not trained).
+
+Checkpoints hold the plain networks' state dicts (the same file format as a single-process run).
 """
 
 from __future__ import annotations
@@ -26,6 +41,8 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from napari_mpi_dl.dcgan.config import ModelConfig, TrainConfig
 from napari_mpi_dl.dcgan.data import Domains, UnpairedSampler
@@ -35,9 +52,8 @@ from napari_mpi_dl.training import device as devmod
 from napari_mpi_dl.training.distributed import (
     DistributedContext,
     all_reduce_mean,
-    average_gradients,
     barrier,
-    broadcast_parameters,
+    data_parallel,
 )
 from napari_mpi_dl.training.guard import check_finite
 from napari_mpi_dl.training.reports import TrainingReport
@@ -52,6 +68,47 @@ def _set_requires_grad(modules, flag: bool) -> None:
     for m in modules:
         for p in m.parameters():
             p.requires_grad_(flag)
+
+
+class GeneratorPaths(nn.Module):
+    """A generator's two entry points behind one ``forward``, so that DDP sees every call.
+
+    ``forward(x)`` is ``generator(x)``; ``forward(x, layers)`` is ``generator.encode(x, layers)``
+    (the encoder features used by PatchNCE). Holds no parameters of its own.
+    """
+
+    def __init__(self, generator: nn.Module) -> None:
+        super().__init__()
+        self.generator = generator
+
+    def forward(self, x: torch.Tensor, layers: tuple[int, ...] | None = None):
+        if layers is None:
+            return self.generator(x)
+        return self.generator.encode(x, layers)
+
+
+class GeneratorDDP(DistributedDataParallel):
+    """DDP over :class:`GeneratorPaths`, with the generator's interface (call and ``encode``)."""
+
+    def encode(self, x: torch.Tensor, layers: tuple[int, ...]) -> list[torch.Tensor]:
+        return self(x, layers)
+
+
+class _Routed:
+    """DC_GAN's loss code (the methods of :class:`~napari_mpi_dl.dcgan.model.DCGAN`) run with
+    some networks replaced by their DDP wrappers; the others are the model's plain modules."""
+
+    NETWORKS = ("G", "F", "D_X", "D_Y", "H_X", "H_Y")
+    generate = DCGAN.generate
+    discriminator_loss = DCGAN.discriminator_loss
+    generator_loss = DCGAN.generator_loss
+    _nce = DCGAN._nce
+
+    def __init__(self, model: DCGAN, nets: dict[str, nn.Module]) -> None:
+        self.config = model.config
+        self.nce = model.nce
+        for name in self.NETWORKS:
+            setattr(self, name, nets.get(name, getattr(model, name)))
 
 
 class DCGANTrainer:
@@ -94,7 +151,23 @@ class DCGANTrainer:
 
         torch.manual_seed(c.seed)
         self.model = DCGAN(self.model_config).to(self.device)
-        broadcast_parameters([self.model], self.dist)
+        #: The DDP wrappers by network name (empty for a single process); building them copies
+        #: rank 0's weights to every rank.
+        self.ddp: dict[str, DistributedDataParallel] = {}
+        # What the discriminator update and the generator update (and the fakes) call.
+        self._d_nets: DCGAN | _Routed = self.model
+        self._g_nets: DCGAN | _Routed = self.model
+        if self.dist.enabled:
+            m = self.model
+            for name in ("G", "F"):
+                self.ddp[name] = data_parallel(GeneratorPaths(getattr(m, name)), self.dist,
+                                               wrapper=GeneratorDDP)
+            heads = ("H_X", "H_Y") if self.model_config.weights.con > 0 else ()
+            for name in ("D_X", "D_Y", *heads):
+                self.ddp[name] = data_parallel(getattr(m, name), self.dist)
+            self._d_nets = _Routed(m, {k: self.ddp[k] for k in ("D_X", "D_Y")})
+            self._g_nets = _Routed(m, {k: v for k, v in self.ddp.items()
+                                       if k not in ("D_X", "D_Y")})
         gen_params = [p for m in self.model.generator_modules() for p in m.parameters()]
         dis_params = [p for m in self.model.discriminator_modules() for p in m.parameters()]
         self.opt_g = torch.optim.Adam(gen_params, lr=c.lr, betas=c.betas)
@@ -131,25 +204,23 @@ class DCGANTrainer:
         step = self.step + 1
 
         with devmod.autocast(self.device, self.amp):
-            fakes = m.generate(x, y)
+            fakes = self._g_nets.generate(x, y)
         # Discriminators.
         _set_requires_grad(m.discriminator_modules(), True)
         self.opt_d.zero_grad(set_to_none=True)
         with devmod.autocast(self.device, self.amp):
-            loss_d, parts_d = m.discriminator_loss(x, y, fakes)
+            loss_d, parts_d = self._d_nets.discriminator_loss(x, y, fakes)
         check_finite(parts_d, step=step)
-        self.scaler_d.scale(loss_d).backward()
-        average_gradients(m.discriminator_modules(), self.dist)
+        self.scaler_d.scale(loss_d).backward()  # DDP averages D_X's and D_Y's gradients here
         self.scaler_d.step(self.opt_d)
         self.scaler_d.update()
         # Generators and heads (discriminators frozen).
         _set_requires_grad(m.discriminator_modules(), False)
         self.opt_g.zero_grad(set_to_none=True)
         with devmod.autocast(self.device, self.amp):
-            loss_g, parts_g = m.generator_loss(x, y, fakes)
+            loss_g, parts_g = self._g_nets.generator_loss(x, y, fakes)
         check_finite(parts_g, step=step)
-        self.scaler_g.scale(loss_g).backward()
-        average_gradients(m.generator_modules(), self.dist)
+        self.scaler_g.scale(loss_g).backward()  # ... and G's, F's, H_X's, H_Y's here
         self.scaler_g.step(self.opt_g)
         self.scaler_g.update()
         _set_requires_grad(m.discriminator_modules(), True)

@@ -99,7 +99,9 @@ def two_tube_phantom(
     grid: ImageGrid = DEFAULT_GRID,
     concentration: float = 1.0,
 ) -> np.ndarray:
-    """Two-tube phantom on ``grid`` (default 101 x 101 over 20 x 20 mm), values in [0, concentration].
+    """Two-tube phantom on ``grid`` (default 101 x 101 over 20 x 20 mm), values in [0, c].
+
+    ``c`` is ``concentration``; edge pixels hold the covered fraction of ``c``.
 
     Examples
     --------
@@ -115,8 +117,8 @@ def two_tube_phantom(
         off = np.abs(np.asarray(c) - np.asarray(grid.centre_mm)) + diameter_mm / 2
         if np.any(off > half_fov):
             raise ValueError(
-                f"tubes (gap {gap_mm} mm, diameter {diameter_mm} mm, centre {centre_mm}) do not fit "
-                f"in the FOV {grid.fov_mm} mm"
+                f"tubes (gap {gap_mm} mm, diameter {diameter_mm} mm, centre {centre_mm}) "
+                f"do not fit in the FOV {grid.fov_mm} mm"
             )
     return disc_phantom(
         grid, [geom.centre_a_mm, geom.centre_b_mm], diameter_mm, concentration=concentration

@@ -47,9 +47,8 @@ class ImageGrid:
     @property
     def origin_mm(self) -> tuple[float, float]:
         """Centre of pixel (0, 0) in millimetres (napari ``translate``)."""
-        return tuple(
-            c - f / 2 + 0.5 * p for c, f, p in zip(self.centre_mm, self.fov_mm, self.pixel_mm)
-        )
+        parts = zip(self.centre_mm, self.fov_mm, self.pixel_mm, strict=True)
+        return tuple(c - f / 2 + 0.5 * p for c, f, p in parts)
 
     def axis_mm(self, axis: int) -> np.ndarray:
         """Pixel-centre coordinates along ``axis`` (0 = y, 1 = x) in millimetres."""

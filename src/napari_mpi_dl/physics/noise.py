@@ -2,7 +2,8 @@
 
 SNR definition used everywhere in this package: ``SNR_dB = 10 log10(P_signal / sigma^2)`` with
 ``P_signal = mean(image**2)``, the mean signal power over the *whole* image (background pixels
-included), and ``sigma`` the standard deviation of the zero-mean Gaussian noise added to every pixel.
+included), and ``sigma`` the standard deviation of the zero-mean Gaussian noise added to every
+pixel.
 """
 
 from __future__ import annotations

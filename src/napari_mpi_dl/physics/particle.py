@@ -6,8 +6,8 @@ Formulas (Goodwill & Conolly, IEEE TMI 2010):
 * ``k = mu0 * m / (kB * T)`` [m/A], argument ``xi = k * |H|``
 * ``L(xi) = coth(xi) - 1/xi`` and ``Ldot(xi) = 1/xi**2 - 1/sinh(xi)**2``
 
-``L``, ``Ldot`` and ``L/xi`` are evaluated with Taylor series below ``|xi| < 1e-2``: the closed forms
-cancel catastrophically there.
+``L``, ``Ldot`` and ``L/xi`` are evaluated with Taylor series below ``|xi| < 1e-2``: the closed
+forms cancel catastrophically there.
 """
 
 from __future__ import annotations

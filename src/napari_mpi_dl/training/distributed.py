@@ -1,26 +1,30 @@
-"""Data-parallel training under ``torchrun`` (gloo on CPU, NCCL on CUDA).
+"""Data-parallel training under ``torchrun`` with PyTorch's DDP (gloo on CPU, NCCL on CUDA).
 
 ``torchrun --standalone --nproc_per_node=N ...`` sets ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK`` and
 ``MASTER_ADDR``/``MASTER_PORT``; :func:`init_from_env` reads them and opens the process group.
-Without them everything here is a no-op (one process, rank 0).
+Without them everything here is a no-op (one process, rank 0) and the trainers use their plain
+modules.
 
-Gradient averaging: :func:`average_gradients` all-reduces the gradients of a list of modules after
-``backward()``, which is exactly what :class:`torch.nn.parallel.DistributedDataParallel` does, but
-it also works for models that call one network several times per step or through a method other
-than ``forward`` (a GAN's generator is called on x, on y for the identity loss, and through its
-encoder for the contrastive loss) and that toggle ``requires_grad`` between the discriminator and
-generator updates, which the DDP wrapper does not support. :func:`broadcast_parameters` makes every
-rank start from rank 0's weights. Only rank 0 writes checkpoints and logs.
+Gradient averaging is :class:`torch.nn.parallel.DistributedDataParallel`'s: :func:`data_parallel`
+wraps a module in DDP (``device_ids=[LOCAL_RANK]`` for a CUDA module, none on CPU). DDP copies
+rank 0's parameters and buffers to every rank when it is built, all-reduces (averages) the
+gradients bucket by bucket during ``backward()`` and, before each forward, copies rank 0's buffers
+(BatchNorm running statistics) to the other ranks. Every parameter of a wrapped module must get a
+gradient in every backward (``find_unused_parameters=False``); a module may be called several
+times before one backward. The trainers save and load the wrapped ``.module`` (the plain
+network), so checkpoints are the same with and without DDP. Only rank 0 writes checkpoints and
+logs.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
 
 
 @dataclass(frozen=True)
@@ -74,44 +78,35 @@ def cleanup() -> None:
         dist.destroy_process_group()
 
 
-def _params(modules: Iterable[torch.nn.Module]) -> list[torch.nn.Parameter]:
-    return [p for m in modules for p in m.parameters()]
+def data_parallel(
+    module: torch.nn.Module,
+    ctx: DistributedContext,
+    *,
+    wrapper: type[DistributedDataParallel] = DistributedDataParallel,
+    **kwargs: Any,
+) -> DistributedDataParallel:
+    """Wrap ``module`` (already on its device) in DDP for this data-parallel run.
 
-
-def broadcast_parameters(modules: Iterable[torch.nn.Module], ctx: DistributedContext) -> None:
-    """Copy rank 0's parameters and buffers to every rank."""
-    if not ctx.enabled:
-        return
-    with torch.no_grad():
-        for m in modules:
-            for t in list(m.parameters()) + list(m.buffers()):
-                dist.broadcast(t.data, src=0)
-
-
-def average_gradients(modules: Iterable[torch.nn.Module], ctx: DistributedContext) -> None:
-    """All-reduce (mean) the gradients of ``modules`` in one flat buffer (DDP semantics).
-
-    Parameters without a gradient get a zero gradient first, so every rank reduces the same
-    buffer layout.
+    Parameters
+    ----------
+    module : torch.nn.Module
+        The network to train; its parameters must all be on one device.
+    ctx : DistributedContext
+        Must be enabled (world size > 1, process group open).
+    wrapper : type, optional
+        :class:`~torch.nn.parallel.DistributedDataParallel` or a subclass (e.g. one that adds
+        methods routing other entry points through ``forward``).
+    **kwargs
+        Passed on to the wrapper (``find_unused_parameters``, ``static_graph``, ...).
     """
     if not ctx.enabled:
-        return
-    params = [p for p in _params(modules) if p.requires_grad]
-    if not params:
-        return
-    grads = []
-    for p in params:
-        if p.grad is None:
-            p.grad = torch.zeros_like(p)
-        grads.append(p.grad.reshape(-1))
-    flat = torch.cat(grads)
-    dist.all_reduce(flat, op=dist.ReduceOp.SUM)
-    flat /= ctx.world_size
-    offset = 0
-    for p in params:
-        n = p.grad.numel()
-        p.grad.copy_(flat[offset : offset + n].view_as(p.grad))
-        offset += n
+        raise ValueError("data_parallel needs a distributed run (world size > 1)")
+    device = next(module.parameters()).device
+    if device.type == "cuda":
+        index = device.index if device.index is not None else ctx.local_rank
+        kwargs.setdefault("device_ids", [index])
+        kwargs.setdefault("output_device", index)
+    return wrapper(module, **kwargs)
 
 
 def barrier(ctx: DistributedContext) -> None:
@@ -124,6 +119,7 @@ def all_reduce_mean(value: float, ctx: DistributedContext) -> float:
     """Mean of a Python float over ranks (for logging the same losses everywhere)."""
     if not ctx.enabled:
         return float(value)
-    t = torch.tensor([float(value)], dtype=torch.float64)
+    device = torch.device("cuda", torch.cuda.current_device()) if ctx.backend == "nccl" else None
+    t = torch.tensor([float(value)], dtype=torch.float64, device=device)  # NCCL: CUDA tensors
     dist.all_reduce(t, op=dist.ReduceOp.SUM)
     return float(t.item()) / ctx.world_size
