@@ -30,6 +30,6 @@ w = tr.model.encoder.net[0].weight.detach().clone()
 mean = w.clone()
 dist.all_reduce(mean)
 print(f"rank={ctx.rank} world={ctx.world_size} steps={tr.step} "
-      f"equal={torch.allclose(mean / ctx.world_size, w)} ddp={'+'.join(sorted(wrapped))}",
+      f"equal={torch.allclose(mean / ctx.world_size, w)} ddp=[{'+'.join(sorted(wrapped))}]",
       flush=True)
 cleanup()

@@ -386,7 +386,7 @@ def test_ddp_under_torchrun_keeps_ranks_in_sync(tmp_path):
     import re
 
     # the two ranks print concurrently: their lines may be glued together
-    found = re.findall(r"rank=(\d) world=(\d) steps=(\d+) equal=(True|False) ddp=([a-z+]*)",
+    found = re.findall(r"rank=(\d) world=(\d) steps=(\d+) equal=(True|False) ddp=\[([a-z+]*)\]",
                        out.stdout)
     assert sorted(f[0] for f in found) == ["0", "1"], out.stdout
     # each rank trains on half of every epoch (1 pretraining + 2 main epochs) in sync, both
