@@ -19,7 +19,7 @@ TRAIN_TASK_MODULES = [
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
-        "train", help="train a model (deblur: DC_GAN)",
+        "train", help="train a model (deblur: DC_GAN; recover, reconstruct: contrastive)",
         description="Train the project's models. Every task writes checkpoints atomically, "
                     "resumes with --resume and runs under torchrun for data parallelism.",
     )
