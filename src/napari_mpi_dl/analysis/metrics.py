@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from napari_mpi_dl._validation import real_finite_array
+
 SSIM_SIGMA_PX = 1.5
 NORMALISATION = "min-max to [0, 1] per image, data_range 1"
 SSIM_WINDOW = "Gaussian sigma 1.5 px (11 x 11), population covariance"
@@ -27,14 +29,7 @@ SSIM_WINDOW = "Gaussian sigma 1.5 px (11 x 11), population covariance"
 
 def normalise_min_max(image, *, name: str = "image") -> np.ndarray:
     """Scale a 2D image to [0, 1] by its own minimum and maximum."""
-    arr = np.asarray(image)
-    if arr.ndim != 2:
-        raise ValueError(f"{name} must be a 2D image, got shape {arr.shape}")
-    if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
-        raise ValueError(f"{name} must hold real numbers, got dtype {arr.dtype}")
-    arr = arr.astype(np.float64)
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains NaN or infinite values")
+    arr = real_finite_array(image, name=name, what="a 2D image")
     lo, hi = float(arr.min()), float(arr.max())
     if not hi > lo:
         raise ValueError(f"{name} is constant ({lo:g}): min-max normalisation needs a range")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from napari_mpi_dl._validation import real_finite_array
 from napari_mpi_dl.physics.grid import ImageGrid
 
 
@@ -41,18 +42,10 @@ def image_phantom(
     arr = np.asarray(image)
     while arr.ndim > 2 and arr.shape[0] == 1:
         arr = arr[0]
-    if arr.ndim != 2:
-        raise ValueError(f"{name} must be a 2D image (ny, nx), got shape {np.shape(image)}; "
-                         "RGB and multi-plane images are not concentration maps")
-    if arr.size == 0:
-        raise ValueError(f"{name} is empty (shape {arr.shape})")
-    if arr.dtype == bool:
-        arr = arr.astype(np.float64)
-    if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
-        raise ValueError(f"{name} must hold real numbers, got dtype {arr.dtype}")
-    arr = arr.astype(np.float64)
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains NaN or infinite values")
+    arr = real_finite_array(
+        arr, name=name,
+        what="a 2D image (ny, nx); RGB and multi-plane images are not concentration maps",
+    )
     if np.any(arr < 0):
         if not clip_negative:
             raise ValueError(

@@ -18,6 +18,7 @@ from typing import Literal
 
 import numpy as np
 
+from napari_mpi_dl._validation import real_finite_array
 from napari_mpi_dl.physics.noise import add_white_noise
 from napari_mpi_dl.physics.psf import convolve_same, psf_kernel
 from napari_mpi_dl.physics.settings import XSpaceSettings
@@ -28,17 +29,8 @@ METHODS = ("analytic", "signal")
 
 def validate_concentration(concentration, *, name: str = "concentration") -> np.ndarray:
     """Return a float64 copy of a 2D (or stack of 2D) non-negative finite concentration map."""
-    arr = np.asarray(concentration)
-    if arr.ndim not in (2, 3):
-        raise ValueError(f"{name} must be a 2D image (ny, nx) or a stack (n, ny, nx), "
-                         f"got an array of shape {arr.shape}")
-    if arr.size == 0 or min(arr.shape) == 0:
-        raise ValueError(f"{name} is empty (shape {arr.shape})")
-    if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
-        raise ValueError(f"{name} must hold real numbers, got dtype {arr.dtype}")
-    arr = arr.astype(np.float64)
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains NaN or infinite values")
+    arr = real_finite_array(concentration, name=name, ndim=(2, 3),
+                            what="a 2D image (ny, nx) or a stack (n, ny, nx)")
     if np.any(arr < 0):
         raise ValueError(f"{name} must be >= 0 everywhere (a particle concentration); "
                          f"min is {arr.min():g}")

@@ -30,6 +30,8 @@ from typing import Literal
 import numpy as np
 from scipy import fft as sfft
 
+from napari_mpi_dl._validation import real_finite_array
+
 Method = Literal["wiener", "richardson-lucy", "unsupervised-wiener"]
 METHODS: tuple[str, ...] = ("wiener", "richardson-lucy", "unsupervised-wiener")
 REGULARISERS: tuple[str, ...] = ("identity", "laplacian")
@@ -46,29 +48,15 @@ DEFAULT_RL_TOL = 1e-4
 # validation and FFT helpers
 # --------------------------------------------------------------------------------------------
 def _check_image(image, *, name: str = "image") -> np.ndarray:
-    arr = np.asarray(image)
-    if arr.ndim != 2:
-        raise ValueError(f"{name} must be a 2D array (ny, nx), got shape {arr.shape}")
+    arr = real_finite_array(image, name=name, what="a 2D array (ny, nx)")
     if min(arr.shape) < 2:
         raise ValueError(f"{name} must be at least 2 x 2 pixels, got shape {arr.shape}")
-    if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
-        raise ValueError(f"{name} must hold real numbers, got dtype {arr.dtype}")
-    arr = arr.astype(np.float64)
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains NaN or infinite values")
     return arr
 
 
 def check_psf(psf, *, name: str = "psf") -> np.ndarray:
     """Validate an odd-sized, centred, real 2D kernel with a positive sum; return float64."""
-    k = np.asarray(psf)
-    if k.ndim != 2 or k.size == 0:
-        raise ValueError(f"{name} must be a 2D kernel, got shape {k.shape}")
-    if not np.issubdtype(k.dtype, np.number) or np.iscomplexobj(k):
-        raise ValueError(f"{name} must hold real numbers, got dtype {k.dtype}")
-    k = k.astype(np.float64)
-    if not np.all(np.isfinite(k)):
-        raise ValueError(f"{name} contains NaN or infinite values")
+    k = real_finite_array(psf, name=name, what="a 2D kernel")
     if k.shape[0] % 2 == 0 or k.shape[1] % 2 == 0:
         raise ValueError(f"{name} must have odd sizes (centred kernel), got shape {k.shape}")
     if not k.sum() > 0:
