@@ -32,4 +32,5 @@ dist.all_reduce(mean)
 print(f"rank={ctx.rank} world={ctx.world_size} steps={tr.step} "
       f"equal={torch.allclose(mean / ctx.world_size, w)} ddp=[{'+'.join(sorted(wrapped))}]",
       flush=True)
+del tr  # release the DDP wrappers before the process group goes
 cleanup()

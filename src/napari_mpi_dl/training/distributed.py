@@ -73,8 +73,17 @@ def init_from_env(device_type: str = "cpu") -> DistributedContext:
 
 
 def cleanup() -> None:
-    """Close the process group if one is open."""
+    """Close the process group if one is open.
+
+    Every rank first waits at a barrier and unreferenced DDP wrappers are collected, so no rank
+    tears down gloo/NCCL while another still has collective work (or a reducer thread) in flight.
+    Drop your references to DDP-wrapped models before calling this.
+    """
     if dist.is_available() and dist.is_initialized():
+        import gc
+
+        gc.collect()
+        dist.barrier()
         dist.destroy_process_group()
 
 
