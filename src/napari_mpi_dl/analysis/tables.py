@@ -37,23 +37,37 @@ def write_csv(rows: list[ProtocolRow], path: str | os.PathLike) -> Path:
     return write_text_atomic(path, rows_to_csv(rows))
 
 
-def read_csv(path: str | os.PathLike) -> list[dict]:
-    """Read a protocol CSV back (numbers as floats, ``resolved`` as bool, empty as ``None``)."""
+def read_typed_csv(path: str | os.PathLike, *, text: tuple[str, ...],
+                   booleans: tuple[str, ...] = ("resolved",),
+                   integers: tuple[str, ...] = ("n_peaks",)) -> list[dict]:
+    """Read a CSV written by this package back into typed rows.
+
+    Columns in ``text`` stay strings; other empty cells become ``None``; ``booleans`` are
+    ``"True"``/``"False"``, ``integers`` ints and everything else floats.
+    """
     out = []
     with open(path, newline="", encoding="utf-8") as fh:
         for rec in csv.DictReader(fh):
-            d: dict = {}
+            row: dict = {}
             for k, v in rec.items():
-                if k in ("method", "label"):
-                    d[k] = v
-                elif k in ("resolved", "peaks_at_tubes"):
-                    d[k] = v == "True"
-                elif k == "n_peaks":
-                    d[k] = int(v)
+                if k in text:
+                    row[k] = v
+                elif v == "":
+                    row[k] = None
+                elif k in booleans:
+                    row[k] = v == "True"
+                elif k in integers:
+                    row[k] = int(v)
                 else:
-                    d[k] = None if v == "" else float(v)
-            out.append(d)
+                    row[k] = float(v)
+            out.append(row)
     return out
+
+
+def read_csv(path: str | os.PathLike) -> list[dict]:
+    """Read a protocol CSV back (numbers as floats, ``resolved`` as bool, empty as ``None``)."""
+    return read_typed_csv(path, text=("method", "label"),
+                          booleans=("resolved", "peaks_at_tubes"))
 
 
 def markdown_table(result: ProtocolResult) -> str:

@@ -474,20 +474,6 @@ def records_to_csv(records: list[dict]) -> str:
 
 def read_table_csv(path: str | os.PathLike) -> list[dict]:
     """Read :meth:`ProfileWidget.export_csv`'s table back (numbers as float, ``resolved`` bool)."""
-    out = []
-    with open(path, newline="", encoding="utf-8") as fh:
-        for rec in csv.DictReader(fh):
-            row: dict = {}
-            for k, v in rec.items():
-                if k in ("line", "layer", "error"):
-                    row[k] = v
-                elif v == "":
-                    row[k] = None
-                elif k == "resolved":
-                    row[k] = v == "True"
-                elif k == "n_peaks":
-                    row[k] = int(v)
-                else:
-                    row[k] = float(v)
-            out.append(row)
-    return out
+    from napari_mpi_dl.analysis.tables import read_typed_csv
+
+    return read_typed_csv(path, text=("line", "layer", "error"))
