@@ -151,3 +151,14 @@ def test_manifest_lists_the_dcgan_widgets():
         import importlib
 
         assert callable(getattr(importlib.import_module(module), attr))
+
+
+def test_training_docks_start_with_the_documented_learning_rates(make_napari_viewer):
+    """The spin box must not round 2e-4 / 1e-4 away (Qt's default is 2 decimals)."""
+    from napari_mpi_dl.widgets.contrastive import ContrastiveTrainDock
+    from napari_mpi_dl.widgets.train_dock import TrainDock
+
+    viewer = make_napari_viewer()
+    dcgan, contrastive = TrainDock(viewer), ContrastiveTrainDock(viewer)
+    assert dcgan.lr.value() == pytest.approx(2e-4)
+    assert contrastive.lr.value() == pytest.approx(1e-4)

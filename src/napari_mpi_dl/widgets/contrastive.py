@@ -4,6 +4,7 @@ All three are thin: they collect plain values, run library calls
 (:mod:`napari_mpi_dl.contrastive`) in a napari generator worker, and add or update layers only in
 the main thread (``yielded`` / ``returned`` slots). torch is imported when a dock is created,
 never when napari starts.
+Worker wiring, Start/Stop, curves and saving: :mod:`napari_mpi_dl.widgets._training_dock`.
 
 * :class:`RecoverSMWidget`: an SM layer opened by the MDF reader (its metadata names the file) or
   an MDF file -> denser |S| layers (one per receive channel, the reader's layout) and, on
@@ -24,17 +25,21 @@ import numpy as np
 from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QDoubleSpinBox,
-    QFileDialog,
     QFormLayout,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
-    QProgressBar,
     QPushButton,
     QSpinBox,
     QVBoxLayout,
     QWidget,
+)
+
+from napari_mpi_dl.widgets._training_dock import (
+    TrainingDock,
+    WorkerWidget,
+    browse_row,
+    device_combo,
+    relay_reports,
 )
 
 RECOVERED_SUFFIX = " recovered"
@@ -45,23 +50,12 @@ SHIPPED = "shipped"
 
 
 def _weights_row(parent: QWidget) -> tuple[QHBoxLayout, QComboBox, QLineEdit]:
-    row = QHBoxLayout()
     setting = QComboBox()
     setting.addItems(["CL (shipped)", "wo-CL (shipped)", "file"])
     path = QLineEdit()
     path.setPlaceholderText("weights .pt (when 'file')")
-    browse = QPushButton("...")
-
-    def _browse() -> None:
-        p, _ = QFileDialog.getOpenFileName(parent, "Weights", "", "PyTorch weights (*.pt)")
-        if p:
-            path.setText(p)
-            setting.setCurrentText("file")
-
-    browse.clicked.connect(_browse)
-    row.addWidget(setting)
-    row.addWidget(path)
-    row.addWidget(browse)
+    row = browse_row(parent, path, "Weights", "PyTorch weights (*.pt)", setting)
+    row.insertWidget(0, setting)
     return row, setting, path
 
 
@@ -78,6 +72,61 @@ def _mdf_path_of(layer) -> str | None:
     meta = getattr(layer, "metadata", {}) or {}
     p = meta.get("mdf_path")
     return str(p) if p else None
+
+
+class _ModelRunWidget(WorkerWidget):
+    """Layer (or file) in, a model (shipped or a file) on a device, layers out; one Run button."""
+
+    LAYER_LABEL = FILE_LABEL = FILE_HINT = BUTTON = ""
+
+    def __init__(self, napari_viewer) -> None:
+        super().__init__(napari_viewer)
+        import napari_mpi_dl.contrastive.inference  # noqa: F401  (import in the main thread)
+
+        form = QFormLayout()
+        self.layer_box = QComboBox()
+        form.addRow(self.LAYER_LABEL, self.layer_box)
+        self.file = QLineEdit()
+        self.file.setPlaceholderText(self.FILE_HINT)
+        form.addRow(self.FILE_LABEL, self.file)
+        row, self.setting, self.weights = _weights_row(self)
+        form.addRow("model", row)
+        self.device = device_combo()
+        form.addRow("device", self.device)
+        self._extra_rows(form)
+        self.run_button = QPushButton(self.BUTTON)
+        self.run_button.clicked.connect(self.run)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.run_button)
+        layout.addWidget(self.status)
+        self.refresh_layers()
+        self.viewer.layers.events.inserted.connect(self.refresh_layers)
+        self.viewer.layers.events.removed.connect(self.refresh_layers)
+
+    def _extra_rows(self, form: QFormLayout) -> None:
+        pass
+
+    def _accepts(self, layer) -> bool:
+        raise NotImplementedError
+
+    def refresh_layers(self, *_args) -> None:
+        current = self.layer_box.currentText()
+        self.layer_box.clear()
+        names = [ly.name for ly in self.viewer.layers if self._accepts(ly)]
+        self.layer_box.addItems(names)
+        if current in names:
+            self.layer_box.setCurrentText(current)
+
+    def _model_args(self) -> tuple:
+        return (*_weights_choice(self.setting, self.weights), self.device.currentText())
+
+    def run(self):
+        """Start the job in a worker; returns it (for tests), None on bad input."""
+        return self._launch()
+
+    def _set_busy(self, busy: bool) -> None:
+        self.run_button.setEnabled(not busy)
 
 
 # ---------------------------------------------------------------- Recover SM
@@ -105,51 +154,25 @@ def recover_job(sm_path: str, weights: str | None, setting: str, device: str,
     return dense, mask, dt, saved
 
 
-class RecoverSMWidget(QWidget):
+class RecoverSMWidget(_ModelRunWidget):
     """SM layer (or MDF file) in, denser SM layers out (and an MDF file if asked)."""
 
-    def __init__(self, napari_viewer) -> None:
-        super().__init__()
-        import napari_mpi_dl.contrastive.inference  # noqa: F401  (import in the main thread)
-        from napari_mpi_dl.training.device import available_devices
+    JOB = staticmethod(recover_job)
+    TITLE = "Recover SM"
+    LAYER_LABEL, FILE_LABEL, BUTTON = "SM layer", "SM file", "Recover"
+    FILE_HINT = "or an MDF system-matrix file"
 
-        self.viewer = napari_viewer
-        self.worker = None
+    def __init__(self, napari_viewer) -> None:
+        super().__init__(napari_viewer)
         self.result = None
-        form = QFormLayout()
-        self.layer_box = QComboBox()
-        form.addRow("SM layer", self.layer_box)
-        self.file = QLineEdit()
-        self.file.setPlaceholderText("or an MDF system-matrix file")
-        form.addRow("SM file", self.file)
-        row, self.setting, self.weights = _weights_row(self)
-        form.addRow("model", row)
-        self.device = QComboBox()
-        self.device.addItems(["auto", *available_devices()])
-        form.addRow("device", self.device)
+
+    def _extra_rows(self, form: QFormLayout) -> None:
         self.save = QLineEdit()
         self.save.setPlaceholderText("(optional) save the denser SM as MDF")
         form.addRow("save as", self.save)
-        self.run_button = QPushButton("Recover")
-        self.run_button.clicked.connect(self.run)
-        self.status = QLabel("")
-        self.status.setWordWrap(True)
-        layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addWidget(self.run_button)
-        layout.addWidget(self.status)
-        self.refresh_layers()
-        self.viewer.layers.events.inserted.connect(self.refresh_layers)
-        self.viewer.layers.events.removed.connect(self.refresh_layers)
 
-    def refresh_layers(self, *_args) -> None:
-        current = self.layer_box.currentText()
-        self.layer_box.clear()
-        names = [ly.name for ly in self.viewer.layers
-                 if (ly.metadata or {}).get("kind") == "system_matrix" and _mdf_path_of(ly)]
-        self.layer_box.addItems(names)
-        if current in names:
-            self.layer_box.setCurrentText(current)
+    def _accepts(self, layer) -> bool:
+        return (layer.metadata or {}).get("kind") == "system_matrix" and bool(_mdf_path_of(layer))
 
     def sm_path(self) -> str:
         if self.file.text().strip():
@@ -161,27 +184,8 @@ class RecoverSMWidget(QWidget):
                 return path
         raise ValueError("open a system matrix (MDF) in napari or give an SM file")
 
-    def run(self):
-        """Start the recovery in a worker; returns it (for tests), None on bad input."""
-        from napari.qt.threading import create_worker
-
-        try:
-            path = self.sm_path()
-            weights, setting = _weights_choice(self.setting, self.weights)
-        except ValueError as exc:
-            self.status.setText(f"error: {exc}")
-            return None
-        worker = create_worker(recover_job, path, weights, setting, self.device.currentText(),
-                               self.save.text().strip() or None, _start_thread=False,
-                               _ignore_errors=True)
-        worker.yielded.connect(self.status.setText)
-        worker.returned.connect(self._on_returned)
-        worker.errored.connect(self._on_error)
-        worker.finished.connect(self._on_finished)
-        self.worker = worker
-        self.run_button.setEnabled(False)
-        worker.start()
-        return worker
+    def _job_args(self) -> tuple:
+        return (self.sm_path(), *self._model_args(), self.save.text().strip() or None)
 
     def _on_returned(self, value) -> None:
         from napari_mpi_dl.napari_io.mdf_reader import system_matrix_layers
@@ -198,16 +202,6 @@ class RecoverSMWidget(QWidget):
         nx, ny, _ = dense.size_xyz
         self.status.setText(f"{ny} x {nx} voxels ({int(mask.sum())} recovered) in {dt:.2f} s"
                             + (f"; saved {saved}" if saved else ""))
-
-    def _on_error(self, exc: Exception) -> None:
-        from napari.utils.notifications import show_error
-
-        self.status.setText(f"error: {exc}")
-        show_error(f"Recover SM: {exc}")
-
-    def _on_finished(self) -> None:
-        self.worker = None
-        self.run_button.setEnabled(True)
 
 
 # ---------------------------------------------------------------- Direct reconstruction
@@ -234,56 +228,26 @@ def reconstruct_job(source: dict, weights: str | None, setting: str, device: str
     return images, model.data
 
 
-class DirectReconstructionWidget(QWidget):
+class DirectReconstructionWidget(_ModelRunWidget):
     """A measurement (MDF or a time-signal layer) in, a concentration image layer out."""
 
-    def __init__(self, napari_viewer) -> None:
-        super().__init__()
-        import napari_mpi_dl.contrastive.inference  # noqa: F401
-        from napari_mpi_dl.training.device import available_devices
+    JOB = staticmethod(reconstruct_job)
+    TITLE = "Direct reconstruction"
+    LAYER_LABEL, FILE_LABEL, BUTTON = "measurement layer", "measurement file", "Reconstruct"
+    FILE_HINT = "or an MDF measurement file"
 
-        self.viewer = napari_viewer
-        self.worker = None
-        form = QFormLayout()
-        self.layer_box = QComboBox()
+    def __init__(self, napari_viewer) -> None:
+        super().__init__(napari_viewer)
         self.layer_box.setToolTip("a measurement layer from the MDF reader, or an image layer "
                                   "holding time signals (channels, samples) or (N, channels, "
                                   "samples) in volts")
-        form.addRow("measurement layer", self.layer_box)
-        self.file = QLineEdit()
-        self.file.setPlaceholderText("or an MDF measurement file")
-        form.addRow("measurement file", self.file)
-        row, self.setting, self.weights = _weights_row(self)
-        form.addRow("model", row)
-        self.device = QComboBox()
-        self.device.addItems(["auto", *available_devices()])
-        form.addRow("device", self.device)
-        self.run_button = QPushButton("Reconstruct")
-        self.run_button.clicked.connect(self.run)
-        self.status = QLabel("")
-        self.status.setWordWrap(True)
-        layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addWidget(self.run_button)
-        layout.addWidget(self.status)
-        self.refresh_layers()
-        self.viewer.layers.events.inserted.connect(self.refresh_layers)
-        self.viewer.layers.events.removed.connect(self.refresh_layers)
 
-    def refresh_layers(self, *_args) -> None:
-        current = self.layer_box.currentText()
-        self.layer_box.clear()
-        names = []
-        for ly in self.viewer.layers:
-            meta = ly.metadata or {}
-            if meta.get("kind") == "measurement" and _mdf_path_of(ly):
-                names.append(ly.name)
-            elif meta.get("kind") != "system_matrix" and np.ndim(ly.data) in (2, 3) and \
-                    ly.name != DIRECT_LAYER and np.shape(ly.data)[-1] >= 64:
-                names.append(ly.name)
-        self.layer_box.addItems(names)
-        if current in names:
-            self.layer_box.setCurrentText(current)
+    def _accepts(self, layer) -> bool:
+        meta = layer.metadata or {}
+        if meta.get("kind") == "measurement" and _mdf_path_of(layer):
+            return True
+        return (meta.get("kind") != "system_matrix" and np.ndim(layer.data) in (2, 3)
+                and layer.name != DIRECT_LAYER and np.shape(layer.data)[-1] >= 64)
 
     def source(self) -> dict:
         if self.file.text().strip():
@@ -296,27 +260,8 @@ class DirectReconstructionWidget(QWidget):
             return {"kind": "mdf", "path": _mdf_path_of(layer)}
         return {"kind": "signals", "signals": np.asarray(layer.data)}
 
-    def run(self):
-        """Start the reconstruction in a worker; returns it (for tests), None on bad input."""
-        from napari.qt.threading import create_worker
-
-        try:
-            source = self.source()
-            weights, setting = _weights_choice(self.setting, self.weights)
-        except ValueError as exc:
-            self.status.setText(f"error: {exc}")
-            return None
-        worker = create_worker(reconstruct_job, source, weights, setting,
-                               self.device.currentText(), _start_thread=False,
-                               _ignore_errors=True)
-        worker.yielded.connect(self.status.setText)
-        worker.returned.connect(self._on_returned)
-        worker.errored.connect(self._on_error)
-        worker.finished.connect(self._on_finished)
-        self.worker = worker
-        self.run_button.setEnabled(False)
-        worker.start()
-        return worker
+    def _job_args(self) -> tuple:
+        return (self.source(), *self._model_args())
 
     def _on_returned(self, value) -> None:
         images, info = value
@@ -336,16 +281,6 @@ class DirectReconstructionWidget(QWidget):
                                             "unit": "relative concentration"})
         self.status.setText(f"{images.shape[0]} image(s) of {images.shape[1]} x "
                             f"{images.shape[2]} ({scale[-1]:g} mm voxels)")
-
-    def _on_error(self, exc: Exception) -> None:
-        from napari.utils.notifications import show_error
-
-        self.status.setText(f"error: {exc}")
-        show_error(f"Direct reconstruction: {exc}")
-
-    def _on_finished(self) -> None:
-        self.worker = None
-        self.run_button.setEnabled(True)
 
 
 # ---------------------------------------------------------------- training dock
@@ -380,25 +315,28 @@ def training_job(request: dict):
     yield "status", "preparing the training data ..."
     data = build_task_data(ss, request["train"].task, data_cfg)
     trainer = ContrastiveTrainer(data, config, checkpoint_dir=request.get("checkpoint_dir"))
-    yield "trainer", trainer
-    for report in trainer.run():
-        yield "report", report
+    yield from relay_reports(trainer)
 
 
-class ContrastiveTrainDock(QWidget):
-    """Train the recovery or reconstruction task, with or without contrastive pretraining."""
+class ContrastiveTrainDock(TrainingDock):
+    """Train the recovery or reconstruction task, with or without contrastive pretraining.
+
+    Saved weights (the best task model, once finished) serve the Recover / Direct docks.
+    """
+
+    JOB = staticmethod(training_job)
+    TITLE = "contrastive training"
+    PREVIEW_LAYER = PREVIEW_LAYER
+    PLOT_INTERVAL_S = PLOT_INTERVAL_S
+    FIGURE_KWARGS = {"tight_layout": True}
+    SAVE_NAME = "contrastive_weights.pt"
 
     def __init__(self, napari_viewer) -> None:
-        super().__init__()
+        super().__init__(napari_viewer)
         import napari_mpi_dl.contrastive.train  # noqa: F401  (import in the main thread)
-        from napari_mpi_dl.training.device import available_devices
 
-        self.viewer = napari_viewer
-        self.worker = None
-        self.trainer = None
         self.curves: list[dict] = []
         self.steps: list[tuple[int, float]] = []
-        self._last_plot = 0.0
         form = QFormLayout()
         self.task = QComboBox()
         self.task.addItems(["recovery", "reconstruction"])
@@ -414,53 +352,12 @@ class ContrastiveTrainDock(QWidget):
         self.mixtures.setToolTip("synthetic concentration distributions (pretraining and "
                                  "reconstruction data)")
         form.addRow("mixtures", self.mixtures)
-        self.lr = QDoubleSpinBox(minimum=1e-6, maximum=1.0, value=1e-4, decimals=6,
-                                 singleStep=1e-5)
-        form.addRow("learning rate", self.lr)
-        self.batch = QSpinBox(minimum=2, maximum=1024, value=32)
-        form.addRow("batch", self.batch)
+        self._add_lr_batch_rows(form, lr=1e-4, batch=(2, 1024, 32))
         self.sm_path = QLineEdit()
         self.sm_path.setPlaceholderText("(simulate the 19 x 19 training SM)")
         form.addRow("training SM (MDF)", self.sm_path)
-        self.device = QComboBox()
-        self.device.addItems(["auto", *available_devices()])
-        form.addRow("device", self.device)
-        self.checkpoint_dir = QLineEdit()
-        self.checkpoint_dir.setPlaceholderText("(no checkpoints)")
-        form.addRow("checkpoint folder", self.checkpoint_dir)
-        self.start_button = QPushButton("Start")
-        self.start_button.clicked.connect(self._start_or_stop)
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 100)
-        self.status = QLabel("")
-        self.status.setWordWrap(True)
-        self.save_button = QPushButton("Save weights ...")
-        self.save_button.setEnabled(False)
-        self.save_button.clicked.connect(self._save_dialog)
-
-        from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
-        from matplotlib.figure import Figure
-
-        self.figure = Figure(figsize=(3.5, 2.2), tight_layout=True)
-        self.canvas = FigureCanvasQTAgg(self.figure)
-        self.ax = self.figure.add_subplot(111)
-        layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addWidget(self.start_button)
-        layout.addWidget(self.progress)
-        layout.addWidget(self.status)
-        layout.addWidget(self.canvas)
-        layout.addWidget(self.save_button)
-
-    @property
-    def running(self) -> bool:
-        return self.worker is not None
-
-    def _start_or_stop(self) -> None:
-        if self.running:
-            self.stop()
-        else:
-            self.start()
+        self._add_run_rows(form)
+        self._assemble(form)
 
     def request(self) -> dict:
         """The run's settings as plain values (safe to hand to the worker thread)."""
@@ -477,67 +374,24 @@ class ContrastiveTrainDock(QWidget):
                 "sm_path": self.sm_path.text().strip() or None,
                 "checkpoint_dir": self.checkpoint_dir.text().strip() or None}
 
-    def start(self):
-        """Start training in a worker; returns the worker (for tests), None on bad input."""
-        from napari.qt.threading import create_worker
-
-        try:
-            request = self.request()
-        except ValueError as exc:
-            self.status.setText(f"error: {exc}")
-            return None
+    def _before_run(self) -> None:
+        super()._before_run()
         self.curves.clear()
         self.steps.clear()
-        self.trainer = None
-        self.progress.setValue(0)
-        self.save_button.setEnabled(False)
-        worker = create_worker(training_job, request, _start_thread=False, _ignore_errors=True)
-        worker.yielded.connect(self._on_yielded)
-        worker.errored.connect(self._on_error)
-        worker.finished.connect(self._on_finished)
-        self.worker = worker
-        self.start_button.setText("Stop")
-        worker.start()
-        return worker
 
-    def stop(self) -> None:
-        """Ask the run to stop after its current step (it writes a checkpoint if configured)."""
-        if self.trainer is not None:
-            self.trainer.request_stop()
-            self.status.setText("stopping after this step ...")
-        elif self.worker is not None:
-            self.worker.quit()
-
-    def _on_yielded(self, item) -> None:
-        kind, value = item
-        if kind == "status":
-            self.status.setText(value)
-        elif kind == "trainer":
-            self.trainer = value
-            self.save_button.setEnabled(True)
-        elif kind == "report":
-            self._on_report(value)
-
-    def _on_report(self, report) -> None:
-        self.progress.setValue(int(round(100 * report.fraction)))
+    def _record(self, report) -> None:
         if "val" in report.losses:
             self.curves.append({"step": report.step, **report.losses})
         elif "train" in report.losses:
             self.steps.append((report.step, report.losses["train"]))
         text = f"step {report.step}/{report.total_steps}  {report.format_losses(4)}"
         self.status.setText(f"{text}  {report.message}".strip())
-        if report.preview is not None:
-            if PREVIEW_LAYER in self.viewer.layers:
-                self.viewer.layers[PREVIEW_LAYER].data = report.preview
-            else:
-                self.viewer.add_image(report.preview, name=PREVIEW_LAYER, colormap="inferno",
-                                      metadata={"kind": "contrastive_preview"})
-        now = time.perf_counter()
-        if now - self._last_plot >= PLOT_INTERVAL_S or report.done:
-            self._last_plot = now
-            self.plot_curves()
 
-    def plot_curves(self) -> None:
+    def _preview_kwargs(self) -> dict:
+        return {"metadata": {"kind": "contrastive_preview"}}
+
+    def plot_losses(self) -> None:
+        """Redraw the per-step training loss and the per-epoch training / validation losses."""
         self.ax.clear()
         if self.steps:
             s, v = zip(*self.steps, strict=False)
@@ -553,31 +407,4 @@ class ContrastiveTrainDock(QWidget):
         self.ax.set_ylabel("loss (NT-Xent, then MSE)")
         self.canvas.draw_idle()
 
-    def _on_error(self, exc: Exception) -> None:
-        from napari.utils.notifications import show_error
-
-        self.status.setText(f"error: {exc}")
-        show_error(f"contrastive training: {exc}")
-
-    def _on_finished(self) -> None:
-        self.worker = None
-        self.start_button.setText("Start")
-        self.plot_curves()
-        if self.trainer is not None:
-            from napari_mpi_dl.training.device import release_memory
-
-            release_memory(self.trainer.device)
-
-    def _save_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save weights", "contrastive_weights.pt",
-                                              "PyTorch weights (*.pt)")
-        if path:
-            self.save_weights(path)
-
-    def save_weights(self, path: str | Path) -> Path:
-        """Write the current (best, once finished) task model for the Recover / Direct docks."""
-        if self.trainer is None:
-            raise ValueError("nothing trained yet")
-        out = self.trainer.export_weights(path, info={"trained_in": "napari dock"})
-        self.status.setText(f"weights saved to {out}")
-        return out
+    plot_curves = plot_losses
