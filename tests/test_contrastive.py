@@ -369,6 +369,21 @@ def test_column_nrmse_definition():
         column_nrmse(p, np.zeros_like(t))
 
 
+def test_range_nrmse_is_rms_over_the_span_of_absolute_values():
+    from napari_mpi_dl.contrastive.evaluate import column_nrmse, column_nrmse_range
+
+    # signed signal: span of |t| is 2 - 0 = 2; error rms = 0.1
+    t = np.array([[[-2.0, 0.0, 1.0, 2.0]]])
+    p = t + np.array([[[0.1, -0.1, 0.1, -0.1]]])
+    np.testing.assert_allclose(column_nrmse_range(p, t), [0.05])
+    # one-hot image of N pixels: range-normalised = euclidean / sqrt(N)
+    onehot = np.eye(9).reshape(9, 3, 3)
+    out = onehot + 0.02 * np.random.default_rng(0).standard_normal(onehot.shape)
+    np.testing.assert_allclose(column_nrmse_range(out, onehot), column_nrmse(out, onehot) / 3)
+    with pytest.raises(ValueError, match="constant"):
+        column_nrmse_range(p, np.ones_like(t))
+
+
 def test_ddp_under_torchrun_keeps_ranks_in_sync(tmp_path):
     import os
     import subprocess
