@@ -18,6 +18,7 @@ from napari_mpi_dl.contrastive.config import (  # noqa: E402
     DataConfig,
     ModelConfig,
     RunConfig,
+    TrainConfig,
 )
 from napari_mpi_dl.contrastive.data import (  # noqa: E402
     SignalSet,
@@ -188,6 +189,24 @@ def test_signal_set_from_sm_normalisation_split_pairs_and_mixtures(signal_set):
                                rtol=1e-4, atol=1e-6 * np.abs(ss.signals).max())
 
 
+def test_recovery_pair_mixtures_use_training_pairs_only(signal_set):
+    plain = build_task_data(signal_set, "recovery", DataConfig(mixtures=10))
+    d = build_task_data(signal_set, "recovery", DataConfig(mixtures=10, recovery_mixtures=30))
+    n = len(plain.inputs)
+    assert len(d.inputs) == n + 30 and len(d.train) == len(plain.train) + 30
+    np.testing.assert_array_equal(d.val, plain.val)  # validation: the same single columns
+    np.testing.assert_array_equal(d.inputs[:n], plain.inputs)
+    from napari_mpi_dl.contrastive.data import pair_mixture_weights
+
+    w = pair_mixture_weights(n, plain.train, 30)
+    assert not np.any(w[:, plain.val]) and np.all((w > 0).sum(axis=1) >= 2)
+    # input and target are the same weighted sum: a distribution and its +y shifted copy
+    np.testing.assert_allclose(d.inputs[n + 3], np.tensordot(w[3], plain.inputs, 1), atol=1e-5)
+    np.testing.assert_allclose(d.targets[n + 3], np.tensordot(w[3], plain.targets, 1), atol=1e-5)
+    with pytest.raises(ValueError, match="recovery_mixtures"):
+        DataConfig(recovery_mixtures=-1)
+
+
 def test_missing_receive_channel_and_subgrid_errors(sim_sm, signal_set):
     with pytest.raises(ValueError, match="channels"):
         signals_from_system_matrix(sim_sm, channels=(0, 5))
@@ -255,6 +274,53 @@ def test_stop_save_and_resume_continue_exactly(signal_set, tmp_path):
 
     with pytest.raises(CheckpointError, match="lr"):
         other.resume(stopped.checkpoint_path())
+
+
+def test_relative_loss_weighs_every_sample_by_its_target_power(signal_set):
+    from napari_mpi_dl.contrastive.train import ContrastiveTrainer
+
+    cfg = tiny_config("recovery", loss="relative")
+    tr = ContrastiveTrainer(build_task_data(signal_set, "recovery", cfg.data), cfg)
+    x = torch.from_numpy(tr.data.inputs[:4])
+    y = torch.from_numpy(tr.data.targets[:4])
+    tr.model.eval()
+    with torch.no_grad():
+        out = tr.model(x)
+        per_sample = ((out - y) ** 2).mean(dim=(1, 2)) / (y ** 2).mean(dim=(1, 2))
+        assert float(tr._main_loss(x, y)) == pytest.approx(float(per_sample.mean()), rel=1e-5)
+        # a weak target (x 0.1) with the same relative error weighs the same; MSE would not
+        y2 = torch.cat([y[:1], 0.1 * y[:1]])
+        tr.model = lambda _x: torch.cat([1.1 * y[:1], 0.11 * y[:1]])  # 10 % error each
+        assert float(tr._main_loss(x[:2], y2)) == pytest.approx(0.01, rel=1e-5)
+    with pytest.raises(ValueError, match="loss"):
+        TrainConfig(loss="l1")
+    with pytest.raises(ValueError, match="lr_schedule"):
+        TrainConfig(lr_schedule="step")
+
+
+def test_cosine_schedule_decays_to_zero_and_resumes_exactly(signal_set, tmp_path):
+    from napari_mpi_dl.contrastive.train import ContrastiveTrainer
+
+    cfg = tiny_config("recovery", epochs=3, lr_schedule="cosine", loss="relative")
+    data = build_task_data(signal_set, "recovery", cfg.data)
+    full = ContrastiveTrainer(data, cfg)
+    lrs = []
+    for _ in full.run():
+        lrs.append(full.opt_main.param_groups[0]["lr"])
+    n = 3 * full.steps_per_epoch("main")
+    assert lrs[-1] == pytest.approx(1e-3 * 0.5 * (1 + math.cos(math.pi * (n - 1) / n)))
+    assert lrs[-1] < 0.05 * 1e-3 and max(lrs) == pytest.approx(1e-3)
+    assert all(a >= b for a, b in zip(lrs, lrs[1:], strict=False))
+    stopped = ContrastiveTrainer(data, cfg, checkpoint_dir=tmp_path)
+    for rep in stopped.run():
+        if rep.step == 4:
+            stopped.request_stop()
+    resumed = ContrastiveTrainer(data, cfg, checkpoint_dir=tmp_path)
+    resumed.resume(stopped.checkpoint_path())
+    _run(resumed)
+    done = resumed.model.state_dict()
+    for k, a in full.model.state_dict().items():
+        assert torch.equal(a, done[k]), k
 
 
 def test_nan_loss_stops_training_with_a_clear_error(signal_set):

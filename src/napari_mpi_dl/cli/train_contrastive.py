@@ -46,6 +46,11 @@ def add_training_arguments(p: argparse.ArgumentParser) -> None:
     d.add_argument("--sm-seed", type=int, default=0, help="noise seed of the simulated SM")
     d.add_argument("--mixtures", type=int, default=3000,
                    help="synthetic concentration distributions (pretraining, reconstruction)")
+    d.add_argument("--single-fraction", type=float, default=0.3,
+                   help="share of the mixtures that are single voxels of weight 1")
+    d.add_argument("--recovery-mixtures", type=int, default=0,
+                   help="recovery: extra training pairs that are weighted sums of training "
+                        "pairs (0: single columns, as in the paper)")
     d.add_argument("--channels", type=int, nargs="+", default=[0, 1],
                    help="receive channels (encoder input channels)")
     d.add_argument("--data-seed", type=int, default=0, help="seed of mixtures and 80:20 split")
@@ -57,6 +62,14 @@ def add_training_arguments(p: argparse.ArgumentParser) -> None:
                         "skip pretraining (e.g. to share one pretraining between both tasks)")
     t.add_argument("--batch-size", type=int, default=32)
     t.add_argument("--lr", type=float, default=1e-4)
+    t.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant",
+                   help="constant (the paper) or cosine decay to 0 over each phase")
+    t.add_argument("--loss", choices=("mse", "relative"), default="mse",
+                   help="main-task loss: mse (the paper) or each sample's MSE relative to its "
+                        "target's power (every voxel weighs the same)")
+    t.add_argument("--recovery-hidden", type=int, default=None,
+                   help="width of the recovery head's hidden layer (default: the model "
+                        "configuration's)")
     t.add_argument("--temperature", type=float, default=0.5)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
@@ -85,7 +98,8 @@ def _run(args: argparse.Namespace) -> int:
         torch.set_num_threads(int(args.threads))
     task = args.contrastive_task
     data_cfg = DataConfig(mixtures=args.mixtures, channels=tuple(args.channels),
-                          seed=args.data_seed)
+                          seed=args.data_seed, recovery_mixtures=args.recovery_mixtures,
+                          p_single=args.single_fraction)
     if args.sm:
         from napari_mpi_dl.io.mdf_read import read_system_matrix
 
@@ -93,12 +107,14 @@ def _run(args: argparse.Namespace) -> int:
                                         band_hz=data_cfg.band_hz, source=str(args.sm))
     else:
         ss = simulated_signal_set("training", config=data_cfg, seed=args.sm_seed)
+    hidden = {} if args.recovery_hidden is None else {"recovery_hidden": args.recovery_hidden}
     model_cfg = ModelConfig(in_channels=ss.num_channels, signal_length=ss.signal_length,
-                            image_shape=tuple(ss.grid_shape))
+                            image_shape=tuple(ss.grid_shape), **hidden)
     train_cfg = TrainConfig(task=task, setting=args.setting, epochs=args.epochs,
                             pretrain_epochs=args.pretrain_epochs, batch_size=args.batch_size,
                             lr=args.lr, temperature=args.temperature, seed=args.seed,
-                            checkpoint_every=args.checkpoint_every, device=args.device)
+                            checkpoint_every=args.checkpoint_every, device=args.device,
+                            loss=args.loss, lr_schedule=args.lr_schedule)
     config = RunConfig(data=data_cfg, model=model_cfg, train=train_cfg)
     data = build_task_data(ss, task, data_cfg)
     ctx = init_from_env(devmod.choose_device(args.device).type)

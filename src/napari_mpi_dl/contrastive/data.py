@@ -254,6 +254,28 @@ def split_indices(n: int, val_fraction: float = 0.2, seed: int = 0
     return np.sort(perm[n_val:]), np.sort(perm[:n_val])
 
 
+def pair_mixture_weights(n_pairs: int, train, n: int, *, config: DataConfig | None = None
+                         ) -> np.ndarray:
+    """Weights (n, n_pairs) of ``n`` random sums of 2 .. ``max_voxels`` *training* pairs.
+
+    The SM is linear in the concentration, so ``sum_k w_k s(p_k)`` and ``sum_k w_k s(p_k + dy)``
+    are a valid recovery pair (a distribution and the same distribution shifted by one voxel in
+    +y). Only training-split pairs are mixed: the validation columns stay unseen. Weights are
+    uniform in ``weight_range``; seeded by ``seed`` (independent of the other draws).
+    """
+    cfg = config or DataConfig()
+    train = np.asarray(train)
+    if len(train) < 2:
+        raise ValueError("pair mixtures need at least 2 training pairs")
+    rng = np.random.default_rng([cfg.seed, 7])
+    lo, hi = cfg.weight_range
+    w = np.zeros((int(n), int(n_pairs)), dtype=np.float32)
+    for i in range(int(n)):
+        k = int(rng.integers(2, max(2, min(cfg.max_voxels, len(train))) + 1))
+        w[i, rng.choice(train, size=k, replace=False)] = rng.uniform(lo, hi, size=k)
+    return w
+
+
 def synthetic_distributions(grid_shape, n: int, *, config: DataConfig | None = None,
                             rng: np.random.Generator | None = None) -> np.ndarray:
     """``n`` random concentration images (n, ny, nx) float32 on the SM grid.
@@ -347,6 +369,12 @@ def build_task_data(signal_set: SignalSet, task: str, config: DataConfig | None 
         if len(inputs) < 2:
             raise ValueError("the reconstruction task needs mixtures >= 2")
     train, val = split_indices(len(inputs), cfg.val_fraction, cfg.seed)
+    if task == "recovery" and cfg.recovery_mixtures:
+        w = pair_mixture_weights(len(inputs), train, cfg.recovery_mixtures, config=cfg)
+        inputs = np.concatenate([inputs, np.einsum("mp,pcv->mcv", w, inputs)]).astype(np.float32)
+        targets = np.concatenate([targets, np.einsum("mp,pcv->mcv", w, targets)]
+                                 ).astype(np.float32)
+        train = np.concatenate([train, np.arange(len(src), len(inputs))])
     pretrain = np.concatenate([cols, mixed], axis=0)
     p_train, p_val = split_indices(len(pretrain), cfg.val_fraction, cfg.seed + 1)
     info = {"source": signal_set.source, "grid_shape": list(signal_set.grid_shape),

@@ -194,7 +194,24 @@ class ContrastiveTrainer:
 
     def _main_loss(self, x: torch.Tensor, y: torch.Tensor,
                    net: torch.nn.Module | None = None) -> torch.Tensor:
-        return F.mse_loss((self.model if net is None else net)(x), y)
+        out = (self.model if net is None else net)(x)
+        if self.config.train.loss == "mse":
+            return F.mse_loss(out, y)
+        dims = tuple(range(1, y.dim()))
+        power = y.pow(2).mean(dim=dims).clamp_min(1e-12)
+        return ((out - y).pow(2).mean(dim=dims) / power).mean()
+
+    def _set_lr(self, opt: torch.optim.Optimizer) -> None:
+        """Learning rate of the next step: constant, or cosine decay over the phase's steps."""
+        t = self.config.train
+        lr = t.lr
+        if t.lr_schedule == "cosine":
+            per_epoch = self.steps_per_epoch(self.phase)
+            total = max(1, self._phase_epochs(self.phase) * per_epoch)
+            done = min(total, self.epoch * per_epoch + self._batch_pos)
+            lr = 0.5 * t.lr * (1.0 + math.cos(math.pi * done / total))
+        for group in opt.param_groups:
+            group["lr"] = lr
 
     def _trained(self) -> torch.nn.Module:
         """The module trained in the current phase, in DDP under torchrun (one wrapper per phase).
@@ -225,6 +242,7 @@ class ContrastiveTrainer:
             opt = self.opt_main
         value = float(loss.detach())
         check_finite({f"{self.phase}_loss": value}, step=step)
+        self._set_lr(opt)
         opt.zero_grad(set_to_none=True)
         loss.backward()  # under torchrun DDP averages the gradients here
         opt.step()

@@ -353,6 +353,14 @@ class ContrastiveTrainDock(TrainingDock):
                                  "reconstruction data)")
         form.addRow("mixtures", self.mixtures)
         self._add_lr_batch_rows(form, lr=1e-4, batch=(2, 1024, 32))
+        self.loss = QComboBox()
+        self.loss.addItems(["mse", "relative"])
+        self.loss.setToolTip("mse: the paper; relative: each sample's MSE over its target's "
+                             "power (weak edge voxels count as much as strong ones)")
+        form.addRow("loss", self.loss)
+        self.schedule = QComboBox()
+        self.schedule.addItems(["constant", "cosine"])
+        form.addRow("lr schedule", self.schedule)
         self.sm_path = QLineEdit()
         self.sm_path.setPlaceholderText("(simulate the 19 x 19 training SM)")
         form.addRow("training SM (MDF)", self.sm_path)
@@ -369,7 +377,8 @@ class ContrastiveTrainDock(TrainingDock):
                             pretrain_epochs=self.pretrain_epochs.value(),
                             batch_size=self.batch.value(), lr=self.lr.value(),
                             device=self.device.currentText(), report_every=1,
-                            checkpoint_every=10)
+                            checkpoint_every=10, loss=self.loss.currentText(),
+                            lr_schedule=self.schedule.currentText())
         return {"data": DataConfig(mixtures=self.mixtures.value()), "train": train,
                 "sm_path": self.sm_path.text().strip() or None,
                 "checkpoint_dir": self.checkpoint_dir.text().strip() or None}
