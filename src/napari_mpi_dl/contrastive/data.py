@@ -281,7 +281,11 @@ def synthetic_distributions(grid_shape, n: int, *, config: DataConfig | None = N
     """``n`` random concentration images (n, ny, nx) float32 on the SM grid.
 
     A share ``p_single`` are single voxels of weight 1 (the test case of the direct
-    reconstruction), ``p_blob`` smooth blobs (a Gaussian-filtered random field, its positive
+    reconstruction), drawn without replacement in cycles of random permutations of all voxels,
+    so every voxel occurs as a single-voxel sample as often as any other (independent draws
+    miss about ``exp(-n * p_single * 0.8 / voxels)`` of the voxels in the training split, 19 %
+    for 1500 mixtures of which half single voxels on 19 x 19, and the model then cannot place
+    those voxels); ``p_blob`` smooth blobs (a Gaussian-filtered random field, its positive
     part, peak in ``weight_range``), the rest 2 .. ``max_voxels`` random voxels with weights
     uniform in ``weight_range``.
     """
@@ -294,9 +298,12 @@ def synthetic_distributions(grid_shape, n: int, *, config: DataConfig | None = N
     lo, hi = cfg.weight_range
     out = np.zeros((n, ny, nx), dtype=np.float32)
     kinds = rng.random(n)
+    cycle: list[int] = []
     for i in range(n):
         if kinds[i] < cfg.p_single:
-            out[i].flat[rng.integers(o)] = 1.0
+            if not cycle:
+                cycle = list(rng.permutation(o))
+            out[i].flat[cycle.pop()] = 1.0
         elif kinds[i] < cfg.p_single + cfg.p_blob:
             sigma = rng.uniform(0.7, 2.0)
             field = gaussian_filter(rng.standard_normal((ny, nx)), sigma, mode="constant")

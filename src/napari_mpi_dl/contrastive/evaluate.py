@@ -313,6 +313,7 @@ def _stats(e: np.ndarray, er: np.ndarray) -> dict[str, float]:
     """Mean and std (%) of the euclidean (``e``) and range-normalised (``er``) NRMSEs."""
     return {"nrmse_mean_percent": 100 * float(np.mean(e)),
             "nrmse_std_percent": 100 * float(np.std(e)),
+            "nrmse_median_percent": 100 * float(np.median(e)),
             "nrmse_range_mean_percent": 100 * float(np.mean(er)),
             "nrmse_range_std_percent": 100 * float(np.std(er)), "n": int(e.size)}
 
@@ -363,6 +364,8 @@ def mean_std_table(rows, *, mean_key="nrmse_mean_percent", std_key="nrmse_std_pe
     out = []
     for r in rows:
         d = {"method": r["method"], "NRMSE (%)": f"{r[mean_key]:.2f} +- {r[std_key]:.2f}"}
+        if range_column and "nrmse_median_percent" in r:
+            d["median (%)"] = f"{r['nrmse_median_percent']:.2f}"
         if range_column and "nrmse_range_mean_percent" in r:
             d["NRMSE, range-normalised (%)"] = (f"{r['nrmse_range_mean_percent']:.2f} +- "
                                                 f"{r['nrmse_range_std_percent']:.2f}")
