@@ -197,6 +197,16 @@ def test_single_voxel_samples_cover_every_voxel_evenly():
     assert counts.min() == 2 and counts.max() == 3  # 50 = 2 x 20 + 10: cycles of all voxels
 
 
+def test_digit_distributions_are_training_digits_on_the_grid():
+    cfg = DataConfig(p_single=0.0, p_blob=0.0, p_digit=1.0, weight_range=(0.5, 0.9))
+    imgs = synthetic_distributions((19, 19), 6, config=cfg, rng=np.random.default_rng(1))
+    assert imgs.shape == (6, 19, 19) and imgs.min() >= 0
+    assert np.all((imgs.max(axis=(1, 2)) >= 0.5 - 1e-6) & (imgs.max(axis=(1, 2)) <= 0.9 + 1e-6))
+    assert np.all((imgs > 0.05).sum(axis=(1, 2)) >= 10)  # strokes, not single voxels
+    with pytest.raises(ValueError, match="p_digit"):
+        DataConfig(p_single=0.5, p_blob=0.3, p_digit=0.3)
+
+
 def test_recovery_pair_mixtures_use_training_pairs_only(signal_set):
     plain = build_task_data(signal_set, "recovery", DataConfig(mixtures=10))
     d = build_task_data(signal_set, "recovery", DataConfig(mixtures=10, recovery_mixtures=30))

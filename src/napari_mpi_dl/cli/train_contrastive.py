@@ -48,6 +48,10 @@ def add_training_arguments(p: argparse.ArgumentParser) -> None:
                    help="synthetic concentration distributions (pretraining, reconstruction)")
     d.add_argument("--single-fraction", type=float, default=0.3,
                    help="share of the mixtures that are single voxels of weight 1")
+    d.add_argument("--blob-fraction", type=float, default=0.3,
+                   help="share of the mixtures that are smooth blobs")
+    d.add_argument("--digit-fraction", type=float, default=0.0,
+                   help="share of the mixtures that are MNIST training digits (0-1499)")
     d.add_argument("--recovery-mixtures", type=int, default=0,
                    help="recovery: extra training pairs that are weighted sums of training "
                         "pairs (0: single columns, as in the paper)")
@@ -99,7 +103,8 @@ def _run(args: argparse.Namespace) -> int:
     task = args.contrastive_task
     data_cfg = DataConfig(mixtures=args.mixtures, channels=tuple(args.channels),
                           seed=args.data_seed, recovery_mixtures=args.recovery_mixtures,
-                          p_single=args.single_fraction)
+                          p_single=args.single_fraction, p_blob=args.blob_fraction,
+                          p_digit=args.digit_fraction)
     if args.sm:
         from napari_mpi_dl.io.mdf_read import read_system_matrix
 

@@ -98,9 +98,10 @@ class DataConfig(_Dictable):
         pretraining and reconstruction data sets.
     max_voxels : int
         Largest number of voxels of a sparse random distribution.
-    p_single, p_blob : float
-        Fractions of the distributions that are a single voxel of weight 1, or a smooth blob
-        (Gaussian-filtered random field); the rest are sparse random voxels.
+    p_single, p_blob, p_digit : float
+        Fractions of the distributions that are a single voxel of weight 1, a smooth blob
+        (Gaussian-filtered random field) or an MNIST training digit; the rest are sparse random
+        voxels.
     weight_range : (float, float)
         Range of the random weights (concentrations, relative).
     val_fraction : float
@@ -123,6 +124,7 @@ class DataConfig(_Dictable):
     max_voxels: int = 8
     p_single: float = 0.3
     p_blob: float = 0.3
+    p_digit: float = 0.0
     weight_range: tuple[float, float] = (0.1, 1.0)
     val_fraction: float = 0.2
     seed: int = 0
@@ -144,10 +146,10 @@ class DataConfig(_Dictable):
         _positive_int("max_voxels", self.max_voxels)
         _positive_int("shift_voxels", self.shift_voxels)
         _non_negative_int("recovery_mixtures", self.recovery_mixtures)
-        if not (0 <= self.p_single <= 1 and 0 <= self.p_blob <= 1
-                and self.p_single + self.p_blob <= 1):
-            raise ValueError("p_single and p_blob must be in [0, 1] with a sum <= 1, got "
-                             f"{self.p_single!r}, {self.p_blob!r}")
+        shares = (self.p_single, self.p_blob, self.p_digit)
+        if not (all(0 <= v <= 1 for v in shares) and sum(shares) <= 1 + 1e-12):
+            raise ValueError("p_single, p_blob and p_digit must be in [0, 1] with a sum <= 1, "
+                             f"got {self.p_single!r}, {self.p_blob!r}, {self.p_digit!r}")
         if not 0 < self.val_fraction < 1:
             raise ValueError(f"val_fraction must be in (0, 1), got {self.val_fraction!r}")
 

@@ -276,6 +276,20 @@ def pair_mixture_weights(n_pairs: int, train, n: int, *, config: DataConfig | No
     return w
 
 
+def _random_digit(ny: int, nx: int, rng: np.random.Generator) -> np.ndarray:
+    """One MNIST training digit on an (ny, nx) voxel grid, peak 1, random size and position."""
+    from napari_mpi_dl.phantoms.mnist import TRAIN_INDICES, mnist_phantoms
+    from napari_mpi_dl.physics.grid import ImageGrid
+
+    side = int(rng.integers(max(3, int(0.6 * min(ny, nx))), min(ny, nx) + 1))
+    half_y, half_x = (ny - side) / 2, (nx - side) / 2
+    centre = (float(rng.uniform(-half_y, half_y)), float(rng.uniform(-half_x, half_x)))
+    img = mnist_phantoms([int(rng.choice(TRAIN_INDICES))], grid=ImageGrid((ny, nx), (ny, nx)),
+                         size_mm=float(side), centre_mm=centre)[0]
+    peak = img.max()
+    return (img / peak if peak > 0 else img).astype(np.float32)
+
+
 def synthetic_distributions(grid_shape, n: int, *, config: DataConfig | None = None,
                             rng: np.random.Generator | None = None) -> np.ndarray:
     """``n`` random concentration images (n, ny, nx) float32 on the SM grid.
@@ -286,8 +300,10 @@ def synthetic_distributions(grid_shape, n: int, *, config: DataConfig | None = N
     miss about ``exp(-n * p_single * 0.8 / voxels)`` of the voxels in the training split, 19 %
     for 1500 mixtures of which half single voxels on 19 x 19, and the model then cannot place
     those voxels); ``p_blob`` smooth blobs (a Gaussian-filtered random field, its positive
-    part, peak in ``weight_range``), the rest 2 .. ``max_voxels`` random voxels with weights
-    uniform in ``weight_range``.
+    part, peak in ``weight_range``); ``p_digit`` MNIST *training* digits (indices 0-1499, the
+    test digits stay unseen) mapped onto a random square of 60-100 % of the grid at a random
+    position, peak uniform in [max(0.3, low), high] of ``weight_range`` (as the blobs); the rest 2 .. ``max_voxels`` random voxels with
+    weights uniform in ``weight_range``.
     """
     from scipy.ndimage import gaussian_filter
 
@@ -304,6 +320,8 @@ def synthetic_distributions(grid_shape, n: int, *, config: DataConfig | None = N
             if not cycle:
                 cycle = list(rng.permutation(o))
             out[i].flat[cycle.pop()] = 1.0
+        elif cfg.p_single + cfg.p_blob <= kinds[i] < cfg.p_single + cfg.p_blob + cfg.p_digit:
+            out[i] = _random_digit(ny, nx, rng) * rng.uniform(max(lo, 0.3), hi)
         elif kinds[i] < cfg.p_single + cfg.p_blob:
             sigma = rng.uniform(0.7, 2.0)
             field = gaussian_filter(rng.standard_normal((ny, nx)), sigma, mode="constant")
