@@ -302,8 +302,8 @@ def synthetic_distributions(grid_shape, n: int, *, config: DataConfig | None = N
     those voxels); ``p_blob`` smooth blobs (a Gaussian-filtered random field, its positive
     part, peak in ``weight_range``); ``p_digit`` MNIST *training* digits (indices 0-1499, the
     test digits stay unseen) mapped onto a random square of 60-100 % of the grid at a random
-    position, peak uniform in [max(0.3, low), high] of ``weight_range`` (as the blobs); the rest 2 .. ``max_voxels`` random voxels with
-    weights uniform in ``weight_range``.
+    position, peak uniform in [max(0.3, low), high] of ``weight_range`` (as the blobs); the
+    rest 2 .. ``max_voxels`` random voxels with weights uniform in ``weight_range``.
     """
     from scipy.ndimage import gaussian_filter
 
