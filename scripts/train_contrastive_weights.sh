@@ -8,14 +8,15 @@
 # Settings that differ from the paper's (lr 1e-4 constant, MSE, 1000 epochs), all options of
 # `napari-mpi-dl train` (docs/contrastive.md, "Training choices"): lr 3e-4 with a cosine decay,
 # the per-sample relative MSE, recovery pair mixtures (weighted sums of training pairs) and a
-# 384-wide recovery head (the default), half of the reconstruction mixtures single voxels.
+# 384-wide recovery head (the default), reconstruction mixtures: half single voxels, a quarter
+# MNIST training digits. The recovery runs were made at commit c50ca82 (see resources/README.md).
 set -euo pipefail
 OUT=${OUT:-resources}
 CKPT=${CKPT:-runs/contrastive}
 common=(--threads 1 --seed 0 --sm-seed 0 --device cpu --checkpoint-dir "$CKPT" --checkpoint-every 25
         --loss relative --lr 3e-4 --lr-schedule cosine)
 rec=(--mixtures 300 --recovery-mixtures 300 --epochs 400)
-con=(--mixtures 1500 --single-fraction 0.5 --epochs 150)
+con=(--mixtures 1500 --single-fraction 0.5 --blob-fraction 0.1 --digit-fraction 0.25 --epochs 150)
 napari-mpi-dl train recover     --setting wo-cl --pretrain-epochs 0  "${rec[@]}" "${common[@]}" --out "$OUT/contrastive_recovery_wocl.pt" &
 napari-mpi-dl train recover     --setting cl    --pretrain-epochs 20 "${rec[@]}" "${common[@]}" --out "$OUT/contrastive_recovery_cl.pt" &
 napari-mpi-dl train reconstruct --setting wo-cl --pretrain-epochs 0  "${con[@]}" "${common[@]}" --out "$OUT/contrastive_reconstruction_wocl.pt" &
