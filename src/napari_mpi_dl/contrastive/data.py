@@ -320,8 +320,6 @@ def synthetic_distributions(grid_shape, n: int, *, config: DataConfig | None = N
             if not cycle:
                 cycle = list(rng.permutation(o))
             out[i].flat[cycle.pop()] = 1.0
-        elif cfg.p_single + cfg.p_blob <= kinds[i] < cfg.p_single + cfg.p_blob + cfg.p_digit:
-            out[i] = _random_digit(ny, nx, rng) * rng.uniform(max(lo, 0.3), hi)
         elif kinds[i] < cfg.p_single + cfg.p_blob:
             sigma = rng.uniform(0.7, 2.0)
             field = gaussian_filter(rng.standard_normal((ny, nx)), sigma, mode="constant")
@@ -330,6 +328,8 @@ def synthetic_distributions(grid_shape, n: int, *, config: DataConfig | None = N
                 out[i].flat[rng.integers(o)] = 1.0
                 continue
             out[i] = field / field.max() * rng.uniform(max(lo, 0.3), hi)
+        elif kinds[i] < cfg.p_single + cfg.p_blob + cfg.p_digit:
+            out[i] = _random_digit(ny, nx, rng) * rng.uniform(max(lo, 0.3), hi)
         else:
             k = int(rng.integers(2, max(2, cfg.max_voxels) + 1))
             idx = rng.choice(o, size=min(k, o), replace=False)

@@ -56,12 +56,18 @@ SETTINGS_ORDER = ("wo-cl", "cl")
 LABELS = {"wo-cl": "wo-CL", "cl": "CL"}
 
 
-def column_nrmse(pred, true) -> np.ndarray:
-    """Per-column ``||pred - true|| / ||true||`` over all axes but the first (euclidean)."""
+def _columns(pred, true) -> tuple[np.ndarray, np.ndarray]:
+    """``pred`` and ``true`` as float64 (N, rest) arrays of the same shape."""
     p = np.asarray(pred, dtype=np.float64).reshape(len(pred), -1)
     t = np.asarray(true, dtype=np.float64).reshape(len(true), -1)
     if p.shape != t.shape:
         raise ValueError(f"pred {p.shape} and true {t.shape} must have the same shape")
+    return p, t
+
+
+def column_nrmse(pred, true) -> np.ndarray:
+    """Per-column ``||pred - true|| / ||true||`` over all axes but the first (euclidean)."""
+    p, t = _columns(pred, true)
     norm = np.linalg.norm(t, axis=1)
     if np.any(norm == 0):
         raise ValueError("a true column is all zero: its NRMSE is undefined")
@@ -77,10 +83,7 @@ def column_nrmse_range(pred, true) -> np.ndarray:
     denominator is about its peak amplitude, for a one-hot image it is 1, so this value is
     ``||pred - true|| / (sqrt(N) * range)``, much smaller than :func:`column_nrmse`.
     """
-    p = np.asarray(pred, dtype=np.float64).reshape(len(pred), -1)
-    t = np.asarray(true, dtype=np.float64).reshape(len(true), -1)
-    if p.shape != t.shape:
-        raise ValueError(f"pred {p.shape} and true {t.shape} must have the same shape")
+    p, t = _columns(pred, true)
     a = np.abs(t)
     span = a.max(axis=1) - a.min(axis=1)
     if np.any(span == 0):
