@@ -294,6 +294,29 @@ def test_stop_save_and_resume_continue_exactly(signal_set, tmp_path):
         other.resume(stopped.checkpoint_path())
 
 
+def test_weights_exported_after_a_stop_are_the_best_epochs(signal_set, tmp_path):
+    from napari_mpi_dl.contrastive.inference import load_model
+    from napari_mpi_dl.contrastive.train import ContrastiveTrainer
+
+    cfg = tiny_config("recovery", epochs=4)
+    tr = ContrastiveTrainer(build_task_data(signal_set, "recovery", cfg.data), cfg)
+    per_epoch = tr.steps_per_epoch("main")
+    for rep in tr.run():
+        if tr.epoch == 2 and rep.step == 2 * per_epoch + 1:  # one step into epoch 3
+            tr.request_stop()
+    assert tr.best_epoch in (1, 2) and tr.step == 2 * per_epoch + 2
+    best = tr._best_state
+    live = {k: v.detach().clone() for k, v in tr.model.head.state_dict().items()}
+    assert any(not torch.equal(live[k], best["head"][k]) for k in live)  # moved on since
+    m = load_model(tr.export_weights(tmp_path / "w.pt"), task="recovery", device="cpu")
+    got = m.model.head.state_dict()
+    for k, v in best["head"].items():
+        torch.testing.assert_close(got[k].float(), v.half().float(), msg=k)
+    assert m.info["best_epoch"] == tr.best_epoch
+    # the trainer itself keeps its live weights (training could go on)
+    assert all(torch.equal(live[k], v) for k, v in tr.model.head.state_dict().items())
+
+
 def test_relative_loss_weighs_every_sample_by_its_target_power(signal_set):
     from napari_mpi_dl.contrastive.train import ContrastiveTrainer
 

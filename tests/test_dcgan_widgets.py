@@ -101,6 +101,10 @@ def test_training_dock_runs_stops_mid_run_and_saves(make_napari_viewer, qtbot, t
     assert dock.start_button.text() == "Stop"
     qtbot.waitUntil(lambda: len(dock.history) >= 6 and dock.preview_updates >= 1,
                     timeout=TIMEOUT_MS)
+    # no saving while the weights change under the file
+    assert not dock.save_button.isEnabled()
+    with pytest.raises(RuntimeError, match="press Stop"):
+        dock.save_weights(tmp_path / "early.pt")
     dock.start_button.click()  # Stop
     qtbot.waitUntil(lambda: dock.worker is None, timeout=TIMEOUT_MS)
     probe.stop()
@@ -115,6 +119,7 @@ def test_training_dock_runs_stops_mid_run_and_saves(make_napari_viewer, qtbot, t
     assert viewer.layers[PREVIEW_LAYER].data.shape == (37, 37)
     assert dock.history[-1][0] == trainer.step
     assert (tmp_path / "ckpt" / "dcgan_last.pt").exists()  # written on stop
+    assert dock.save_button.isEnabled()
     w = dock.save_weights(tmp_path / "dock.pt")
     assert load_deblurrer(w, device="cpu").info["step"] == trainer.step
     # A second run starts cleanly after the stop.

@@ -516,11 +516,17 @@ class ContrastiveTrainer:
         """Write the (best) task model for inference, float16 by default (rank 0 only)."""
         if not self.dist.is_main:
             return Path(path)
+        model = self.model
+        if self.phase == "main" and self._best_state is not None:
+            # Stopped mid-phase: the live weights are the last step's, not the best epoch's.
+            model = copy.deepcopy(self.model)
+            model.encoder.load_state_dict(self._best_state["encoder"])
+            model.head.load_state_dict(self._best_state["head"])
         meta = {"best_epoch": self.best_epoch, "best_val": self.best_val,
                 "pretrain_best": self.pretrain_best, "steps": self.step,
                 "history": self.history, "train_wall_s": self.wall_s,
                 "pretrained_from": self.pretrained_from, **(info or {})}
-        return save_task_weights(path, self.model, self.config, self.data.info, info=meta,
+        return save_task_weights(path, model, self.config, self.data.info, info=meta,
                                  half=half)
 
 

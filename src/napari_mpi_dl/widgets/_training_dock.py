@@ -230,7 +230,6 @@ class TrainingDock(WorkerWidget):
         elif kind == "trainer":
             self.trainer = value
             self._on_trainer(value)
-            self.save_button.setEnabled(True)
         elif kind == "report":
             self._on_report(value)
 
@@ -267,6 +266,9 @@ class TrainingDock(WorkerWidget):
     def _on_finished(self) -> None:
         super()._on_finished()
         self.plot_losses()
+        # Saving is offered once the run has ended (finished or stopped): the trainer then no
+        # longer changes its weights, so the file holds one consistent state.
+        self.save_button.setEnabled(self.trainer is not None)
         if self.trainer is not None:
             from napari_mpi_dl.training.device import release_memory
 
@@ -286,6 +288,9 @@ class TrainingDock(WorkerWidget):
         """Write the current weights (see the dock's docstring for who reads them)."""
         if self.trainer is None:
             raise ValueError("nothing trained yet")
+        if self.running:
+            raise RuntimeError("training is running: press Stop (it keeps a checkpoint), "
+                               "then save the weights")
         out = self.trainer.export_weights(path, info=self._export_info())
         self.status.setText(f"weights saved to {out}")
         return out
