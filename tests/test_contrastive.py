@@ -563,6 +563,25 @@ def test_shipped_weights_load_with_their_provenance():
             assert meta["config"]["train"]["setting"] == setting
 
 
+def test_training_cli_writes_loadable_weights_with_provenance(tmp_path, monkeypatch):
+    import json
+
+    from napari_mpi_dl.cli.main import main
+    from napari_mpi_dl.contrastive.inference import load_model
+
+    out = tmp_path / "r.pt"
+    argv = ["train", "recover", "--setting", "wo-cl", "--epochs", "1", "--mixtures", "10",
+            "--quiet", "--threads", "1", "--out", str(out)]
+    monkeypatch.setattr("sys.argv", ["napari-mpi-dl", *argv])
+    assert main(argv) == 0
+    meta = json.loads(out.with_name("r.pt.json").read_text())
+    assert meta["command"] == "napari-mpi-dl " + " ".join(argv)
+    assert "CPU" in meta["hardware"] and meta["torch_version"] == torch.__version__
+    assert meta["best_epoch"] == 1 and meta["steps"] > 0 and len(meta["history"]) == 1
+    m = load_model(out, task="recovery", device="cpu")
+    assert m.setting == "wo-cl" and m.info["best_epoch"] == 1
+
+
 def test_paper_evaluation_with_the_shipped_models_writes_tables_and_figures(tmp_path):
     """The shipped models: recovery beats linear interpolation, direct reconstruction beats the
     classic Kaczmarz (lambda 0, one sweep) with the training SM; tables hold both NRMSEs."""

@@ -20,13 +20,7 @@ from napari_mpi_dl.dcgan.model import DCGAN  # noqa: E402
 from napari_mpi_dl.dcgan.networks import PatchDiscriminator, ResnetGenerator  # noqa: E402
 from napari_mpi_dl.dcgan.patchnce import PatchNCELoss  # noqa: E402
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.mark.parametrize("shape", [(101, 101), (37, 45), (33, 32), (8, 9)])

@@ -17,12 +17,7 @@ from napari_mpi_dl.training.guard import TrainingDivergedError  # noqa: E402
 LOSSES = ("G", "GAN", "NCE1", "NCE2", "idt", "D", "D_X", "D_Y")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_every_loss_is_finite_and_decreases_over_a_few_steps():

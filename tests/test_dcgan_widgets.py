@@ -18,12 +18,7 @@ from napari_mpi_dl.dcgan.train import save_generator_weights  # noqa: E402
 TIMEOUT_MS = 60_000
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture

@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import time
 from pathlib import Path
+
+from napari_mpi_dl.training.provenance import run_provenance
 
 TASK_NAMES = {"recover": "recovery", "reconstruct": "reconstruction"}
 
@@ -153,12 +154,8 @@ def _run(args: argparse.Namespace) -> int:
         wall = time.perf_counter() - t0
         if ctx.is_main:
             info = {
-                "command": "napari-mpi-dl " + " ".join(sys.argv[1:]) if sys.argv else "",
+                **run_provenance(trainer.device, ctx.world_size),
                 "wall_s_this_process": round(wall, 1),
-                "hardware": {"platform": platform.platform(), "processor": platform.processor(),
-                             "device": devmod.describe_device(trainer.device),
-                             "torch_threads": torch.get_num_threads(),
-                             "world_size": ctx.world_size, "torch": torch.__version__},
                 "training_sm": ss.source,
             }
             out = trainer.export_weights(args.out, info=info)

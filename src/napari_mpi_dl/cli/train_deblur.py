@@ -15,10 +15,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import platform
 import sys
 import time
 from pathlib import Path
+
+from napari_mpi_dl.training.provenance import run_provenance
 
 
 def _snr(value: str) -> float | None:
@@ -147,17 +148,6 @@ def load_training_domains(args: argparse.Namespace, log=print):
     return domains
 
 
-def hardware_summary(device) -> str:
-    import torch
-
-    if device.type == "cuda":
-        return f"{torch.cuda.get_device_name(device.index or 0)} (CUDA {torch.version.cuda})"
-    import os
-
-    return (f"{platform.processor() or platform.machine()} CPU, {os.cpu_count()} cores, "
-            f"torch threads {torch.get_num_threads()}")
-
-
 def _install_signal_handlers(trainer) -> None:
     """Ctrl-C (SIGINT) interrupts even when the shell started us with SIGINT ignored (``cmd &``
     in a script); SIGTERM (``kill``, batch schedulers) asks for a clean stop: the current step
@@ -244,15 +234,12 @@ def run(args: argparse.Namespace) -> int:
         wall = time.perf_counter() - t0
         if ctx.is_main:
             info = {
-                "command": "napari-mpi-dl " + " ".join(sys.argv[1:]) if sys.argv else "",
+                **run_provenance(trainer.device, ctx.world_size),
                 "model": model_cfg.to_dict(), "train": train_cfg.to_dict(),
                 "data": {k: v for k, v in domains.info.items() if k != "mnist_indices"},
                 "steps": trainer.step, "planned_steps": train_cfg.steps,
                 "stopped_by_time_limit": stopped_by_time, "seed": train_cfg.seed,
                 "wall_time_s": round(wall, 1),
-                "hardware": hardware_summary(trainer.device), "world_size": ctx.world_size,
-                "torch_version": str(torch.__version__), "python": platform.python_version(),
-                "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             }
             trainer.export_weights(out, info=info)
             from napari_mpi_dl.io.atomic import write_text_atomic
