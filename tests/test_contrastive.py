@@ -582,6 +582,19 @@ def test_training_cli_writes_loadable_weights_with_provenance(tmp_path, monkeypa
     assert m.setting == "wo-cl" and m.info["best_epoch"] == 1
 
 
+def test_nearest_pair_lookup_answers_with_the_nearest_sources_target():
+    from napari_mpi_dl.contrastive.evaluate import nearest_pair_lookup
+
+    rng = np.random.default_rng(3)
+    sources = rng.standard_normal((6, 2, 50))
+    targets = rng.standard_normal((6, 2, 50))
+    order = np.array([4, 0, 5, 5])
+    noisy = sources[order] + 0.05 * rng.standard_normal((4, 2, 50))
+    np.testing.assert_array_equal(nearest_pair_lookup(sources, targets, noisy), targets[order])
+    with pytest.raises(ValueError, match="values per column"):
+        nearest_pair_lookup(sources, targets, noisy[:, :1])
+
+
 def test_paper_evaluation_with_the_shipped_models_writes_tables_and_figures(tmp_path):
     """The shipped models: recovery beats linear interpolation, direct reconstruction beats the
     classic Kaczmarz (lambda 0, one sweep) with the training SM; tables hold both NRMSEs."""
@@ -590,6 +603,9 @@ def test_paper_evaluation_with_the_shipped_models_writes_tables_and_figures(tmp_
     res = evaluate(n_digits=1, device="cpu")
     rec = {r["method"]: r for r in res.recovery_rows}
     interp = rec["linear interpolation (reference)"]["nrmse_mean_percent"]
+    # the lookup of seen training pairs is noise-limited on most columns, wrong on held-out ones
+    look = rec["nearest training pair, no learning (reference)"]
+    assert look["nrmse_median_percent"] < 3.0 < look["nrmse_mean_percent"]
     for label in ("wo-CL", "CL"):
         assert rec[label]["nrmse_mean_percent"] < 0.5 * interp
         assert rec[label]["nrmse_range_mean_percent"] < rec[label]["nrmse_mean_percent"]

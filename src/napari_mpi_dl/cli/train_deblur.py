@@ -59,7 +59,8 @@ def register(tasks) -> None:
     length.add_argument("--epochs", type=float, help="passes over the smaller domain")
     tr.add_argument("--lr", type=float, default=2e-4)
     tr.add_argument("--batch-size", type=int, default=1)
-    tr.add_argument("--crop-size", type=int, default=64, help="0 trains on whole images")
+    tr.add_argument("--crop-size", type=int, default=0,
+                    help="random square crops of this size; 0 trains on whole images")
     tr.add_argument("--gan-mode", choices=("lsgan", "hinge"), default="lsgan")
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
