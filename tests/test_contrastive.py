@@ -571,7 +571,8 @@ def test_training_cli_writes_loadable_weights_with_provenance(tmp_path, monkeypa
 
     out = tmp_path / "r.pt"
     argv = ["train", "recover", "--setting", "wo-cl", "--epochs", "1", "--mixtures", "10",
-            "--quiet", "--threads", "1", "--out", str(out)]
+            "--quiet", "--threads", "1", "--checkpoint-dir", str(tmp_path / "ck"),
+            "--out", str(out)]
     monkeypatch.setattr("sys.argv", ["napari-mpi-dl", *argv])
     assert main(argv) == 0
     meta = json.loads(out.with_name("r.pt.json").read_text())
