@@ -17,8 +17,10 @@ def hardware_summary(device) -> str:
     """One line: the CUDA device's name, or the CPU with its core count and torch threads."""
     import torch
 
+    from napari_mpi_dl.training.device import describe_device
+
     if device.type == "cuda":
-        return f"{torch.cuda.get_device_name(device.index or 0)} (CUDA {torch.version.cuda})"
+        return f"{describe_device(device)}, CUDA {torch.version.cuda}"
     return (f"{platform.processor() or platform.machine()} CPU, {os.cpu_count()} cores, "
             f"torch threads {torch.get_num_threads()}")
 
