@@ -3,6 +3,7 @@ partial-FOV acquisition (physics checked against theory or brute force)."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -208,10 +209,14 @@ def test_bad_input_names_the_argument(make, match):
 def test_presets_round_trip_through_metadata(name):
     tracer = tracer_preset(name)
     assert particle_from_dict(particle_record(tracer)) == tracer
-    settings = XSpaceSettings(particle=tracer, partial_fov=PartialFOV(5.0))
+    settings = XSpaceSettings(particle=tracer, partial_fov=PartialFOV(5.0), gradient_error=0.1,
+                              gradient_anisotropy=-0.05)
     record = settings.as_dict()
     assert record["particle"]["name"] == name
     assert record["partial_fov"]["width_mm"] == 5.0
+    from napari_mpi_dl.recon.psf_models import settings_from_dict
+
+    assert settings_from_dict(json.loads(json.dumps(record))) == settings
 
 
 def test_cli_simulate_records_tracer_and_scanner(tmp_path):

@@ -80,10 +80,13 @@ class PSFModel:
 
 
 def exact_psf(settings: XSpaceSettings, *, half_size: tuple[int, int] | None = None) -> np.ndarray:
-    """The simulator's PSF kernel for ``settings`` (covers the whole grid by default)."""
+    """The simulator's PSF kernel for ``settings`` (covers the whole grid by default), with the
+    tracer's size distribution and the scanner's true gradients; relaxation and a partial-FOV
+    drive are not shift invariant and are not part of a kernel."""
     return psf_kernel(settings.grid, particle=settings.particle,
                       gradient_t_per_m=settings.gradient_t_per_m, scan_mode=settings.scan_mode,
-                      half_size=half_size)
+                      half_size=half_size,
+                      true_gradient_yx_t_per_m=settings.true_gradient_yx_t_per_m)
 
 
 def wrong_settings(
@@ -163,4 +166,11 @@ def settings_from_dict(record: dict | None, *, shape: tuple[int, int] | None = N
         kwargs["gradient_t_per_m"] = float(record["gradient_t_per_m"])
     if "scan_mode" in record:
         kwargs["scan_mode"] = record["scan_mode"]
+    for name in ("gradient_error", "gradient_anisotropy"):
+        if name in record:
+            kwargs[name] = float(record[name])
+    if record.get("partial_fov"):
+        from napari_mpi_dl.physics.partial_fov import PartialFOV
+
+        kwargs["partial_fov"] = PartialFOV(**record["partial_fov"])
     return XSpaceSettings(**kwargs)
