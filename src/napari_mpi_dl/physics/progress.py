@@ -37,15 +37,16 @@ class ProgressReporter:
     ----------
     callback : callable or None
         Receives the overall fraction done; ``None`` makes every report a no-op.
-    interval_s : float
-        Minimum seconds between two calls (the first call and the final 1.0 always go through).
+    interval_s : float, optional
+        Minimum seconds between two calls, default :data:`PROGRESS_INTERVAL_S` (the first call
+        and the final 1.0 always go through).
     """
 
     def __init__(self, callback: ProgressCallback | None, *,
-                 interval_s: float = PROGRESS_INTERVAL_S, start: float = 0.0, stop: float = 1.0,
+                 interval_s: float | None = None, start: float = 0.0, stop: float = 1.0,
                  _clock: list | None = None) -> None:
         self.callback = callback
-        self.interval_s = float(interval_s)
+        self.interval_s = PROGRESS_INTERVAL_S if interval_s is None else float(interval_s)
         self.start = float(start)
         self.stop = float(stop)
         self._clock = _clock if _clock is not None else [None]  # time of the last call, shared
