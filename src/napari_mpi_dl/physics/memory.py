@@ -63,6 +63,7 @@ def _analytic_bytes(ny: int, nx: int, n_images: int) -> int:
 def _signal_operator_bytes(settings: XSpaceSettings, ny: int, nx: int,
                            n_images: int) -> tuple[int, int]:
     """(kept, transient) bytes of the operator of one scan axis (fast axis: ``nx`` pixels)."""
+    from napari_mpi_dl.physics.tracers import max_relaxation_time_of
     from napari_mpi_dl.physics.xspace_signal import (
         IMAGE_CHUNK,
         PSF_CHUNK_ELEMENTS,
@@ -75,7 +76,7 @@ def _signal_operator_bytes(settings: XSpaceSettings, ny: int, nx: int,
     kernel = _F32 * n_freq * nx * nx
     kept = kernel + 3 * _F64 * n_samples * nx  # image kernel, gridding weights
     even = n_samples % 2 == 0  # forward and reverse sweeps then share their positions
-    if settings.particle.relaxation_time_s > 0:
+    if max_relaxation_time_of(settings.particle) > 0:
         relax = 4 * _F64 * n_samples * n_samples  # impulse responses and their spectra
         positions = n_samples // 4 + 2 if even else n_samples // 2 + 2
     else:

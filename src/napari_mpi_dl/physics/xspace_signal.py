@@ -11,7 +11,8 @@ with ``v`` the FFP velocity along e, ``xi = k |H|``, ``p`` the coil sensitivity 
 particle number density per unit concentration and ``dV`` the voxel volume. The full tensor is
 kept: ``e^T T e = Ldot cos^2 + (L/xi) sin^2`` (the scalar Ldot shortcut would be too sharp).
 Debye relaxation convolves each steady-state line signal with ``exp(-t/tau)/tau`` (exactly, in the
-Fourier domain of the drive period). Velocity compensation divides by the known gain and ``v``;
+Fourier domain of the drive period; a tau range uses the mean kernel,
+:mod:`napari_mpi_dl.physics.relaxation`). Velocity compensation divides by the known gain and ``v``;
 gridding linearly interpolates each sweep onto the pixel centres and averages forward and reverse
 sweeps. Samples with ``|v| < 5 %`` of the peak speed are dropped.
 
@@ -45,7 +46,9 @@ from napari_mpi_dl.physics.grid import ImageGrid
 from napari_mpi_dl.physics.particle import MU0_T_M_PER_A, gradient_a_per_m2
 from napari_mpi_dl.physics.progress import ProgressCallback, ProgressReporter, as_reporter
 from napari_mpi_dl.physics.psf import projected_psf
+from napari_mpi_dl.physics.relaxation import apply_relaxation
 from napari_mpi_dl.physics.settings import XSpaceSettings
+from napari_mpi_dl.physics.tracers import max_relaxation_time_of
 from napari_mpi_dl.physics.trajectory import CartesianTrajectory, cartesian_trajectory_for
 
 #: Particle number density per unit of concentration (m^-3) used for voltages in volts.
@@ -96,11 +99,19 @@ def _distinct_positions(rel_mm: np.ndarray, amplitude_mm: float):
     return mag[first], group.reshape(-1), rel_mm < 0
 
 
-def _psf_rows(positions_mm, pixels_mm, dy_mm, settings: XSpaceSettings) -> np.ndarray:
+def _psf_rows(positions_mm, pixels_mm, dy_mm, settings: XSpaceSettings,
+              fast_axis: str = "x") -> np.ndarray:
     """The scan-axis PSF ``h(p - x, dy)``, shape (positions, slow offsets, pixels)."""
     dx = positions_mm[:, None, None] - pixels_mm[None, None, :]
-    return projected_psf(dy_mm[None, :, None], dx, particle=settings.particle,
-                         gradient_t_per_m=settings.gradient_t_per_m, scan_mode="x")
+    return _psf(dy_mm[None, :, None], dx, settings, fast_axis)
+
+
+def _psf(dy_mm, dx_mm, settings: XSpaceSettings, fast_axis: str) -> np.ndarray:
+    """The one PSF evaluation of this module: particle or tracer, true gradients of the scan."""
+    return projected_psf(
+        dy_mm, dx_mm, particle=settings.particle, gradient_t_per_m=settings.gradient_t_per_m,
+        scan_mode="x",
+        true_gradient_yx_t_per_m=settings.true_gradient_slow_fast_t_per_m(fast_axis))
 
 
 #: Largest interpolation error of the tabulated image kernel, relative to the PSF's peak (1).
@@ -135,7 +146,7 @@ class _TableTooCoarse(Exception):
 
 
 def _interpolated_rows(positions_mm, pixels_mm, pixel_mm: float, dy_mm, steps: int,
-                       settings: XSpaceSettings) -> np.ndarray:
+                       settings: XSpaceSettings, fast_axis: str = "x") -> np.ndarray:
     """``h(p - x, dy)`` (positions, slow offsets, pixels) from a table along x, 4-point Lagrange.
 
     The table has ``steps`` nodes per pixel, aligned with the pixel grid, so every pixel of one
@@ -148,8 +159,7 @@ def _interpolated_rows(positions_mm, pixels_mm, pixel_mm: float, dy_mm, steps: i
     n_min = int(base.min()) - (len(pixels_mm) - 1) * steps - 1
     n_max = int(base.max()) + 2
     nodes_mm = np.arange(n_min, n_max + 1) * step_mm
-    table = projected_psf(dy_mm[None, :], nodes_mm[:, None], particle=settings.particle,
-                          gradient_t_per_m=settings.gradient_t_per_m, scan_mode="x")
+    table = _psf(dy_mm[None, :], nodes_mm[:, None], settings, fast_axis)
     if _interpolation_error(table) > KERNEL_TOLERANCE:
         raise _TableTooCoarse
     # float32 like the kernel it feeds: halves the memory traffic
@@ -168,7 +178,9 @@ def _interpolated_rows(positions_mm, pixels_mm, pixel_mm: float, dy_mm, steps: i
 
 
 def _initial_table_steps(settings: XSpaceSettings, pixel_mm: float) -> int:
-    scale_mm = 1e3 / (settings.particle.k_m_per_a * gradient_a_per_m2(settings.gradient_t_per_m))
+    true_g = settings.true_gradient_yx_t_per_m or (settings.gradient_t_per_m,)
+    gradient = gradient_a_per_m2(max(settings.gradient_t_per_m, *true_g))
+    scale_mm = 1e3 / (settings.particle.k_m_per_a * gradient)
     return max(2, int(np.ceil(TABLE_NODES_PER_SCALE * pixel_mm / scale_mm)))
 
 
@@ -197,11 +209,16 @@ class _LineScanOperator:
     image_kernel: np.ndarray  # (nfft/2+1, nx out, nx in) float32: native image per line offset
     _voltage_kernel: np.ndarray | None = None  # (nfft/2+1, Ns, nx) float32, built on demand
     table_nodes_per_pixel: int = 0  # PSF table spacing = pixel / this (0: evaluated directly)
+    fast_axis: str = "x"  # the scanner axis along the grid's last axis (its true gradients)
 
     @classmethod
     def build(cls, grid: ImageGrid, settings: XSpaceSettings,
-              progress: ProgressCallback | ProgressReporter | None = None) -> _LineScanOperator:
-        """Build the image operator (the voltage operator is built on the first ``voltages``)."""
+              progress: ProgressCallback | ProgressReporter | None = None,
+              fast_axis: str = "x") -> _LineScanOperator:
+        """Build the image operator (the voltage operator is built on the first ``voltages``).
+
+        ``fast_axis`` names the scanner axis the grid's last axis is (its true gradients).
+        """
         report = as_reporter(progress)
         report(0.0)
         ny, nx = grid.shape
@@ -224,7 +241,7 @@ class _LineScanOperator:
         grid_fwd = _gridding_weights(xs_mm, keep & (v_m_per_s > 0), grid.axis_mm(1))
         grid_rev = _gridding_weights(xs_mm, keep & (v_m_per_s < 0), grid.axis_mm(1))
         op = cls(grid, settings, traj, even_fft_length(2 * ny - 1), gain_v, grid_fwd, grid_rev,
-                 np.empty((0, 0, 0), np.float32))
+                 np.empty((0, 0, 0), np.float32), fast_axis=fast_axis)
         op.image_kernel = op._build_image_kernel(report)
         report(1.0)
         return op
@@ -277,11 +294,11 @@ class _LineScanOperator:
             # A PSF much sharper than a pixel needs a table longer than the direct evaluation.
             direct = direct or steps * 1.6 > n_pos
             if direct:
-                rows = _psf_rows(positions, pixels, dy[q0:q1], self.settings)
+                rows = _psf_rows(positions, pixels, dy[q0:q1], self.settings, self.fast_axis)
             else:
                 try:
                     rows = _interpolated_rows(positions, pixels, self.grid.pixel_mm[1], dy[q0:q1],
-                                              steps, self.settings)  # (P, nq, nx in)
+                                              steps, self.settings, self.fast_axis)
                 except _TableTooCoarse:
                     steps *= 2
                     done = 0  # every row with the same table spacing
@@ -301,19 +318,20 @@ class _LineScanOperator:
         positions, group, mirrored = _distinct_positions(rel, self.trajectory.drive_amplitude_mm)
         buf = np.zeros((self.nfft // 2 + 1, len(rel), nx), dtype=np.float32)
         for q0, q1 in _row_chunks(ny, len(positions) * nx):
-            rows = _psf_rows(positions, pixels, dy[q0:q1], self.settings)[group]  # (Ns, nq, nx)
+            rows = _psf_rows(positions, pixels, dy[q0:q1], self.settings,
+                             self.fast_axis)[group]  # (Ns, nq, nx)
             rows[mirrored] = rows[mirrored][..., ::-1]
             buf[q0:q1] = rows.transpose(1, 0, 2)
         return sfft.dct(buf, type=1, axis=0, overwrite_x=True)
 
     @property
     def _relaxing(self) -> bool:
-        return self.settings.particle.relaxation_time_s > 0
+        return max_relaxation_time_of(self.settings.particle) > 0
 
     def _relax(self, u: np.ndarray) -> np.ndarray:
-        """Debye relaxation of steady-state line signals (last axis = one drive period)."""
-        return debye_relaxation(u, self.settings.particle.relaxation_time_s,
-                                self.trajectory.period_s)
+        """Debye relaxation (a tau or a tau range) of steady-state line signals (last axis = one
+        drive period)."""
+        return apply_relaxation(u, self.settings.particle, self.trajectory.period_s)
 
     # -- applying the operators ----------------------------------------------------------------
     def _slow_axis_spectrum(self, c: np.ndarray) -> np.ndarray:
@@ -434,7 +452,7 @@ class CartesianXSpaceModel:
         for n, axis in enumerate(axes):
             grid = settings.grid if axis == "x" else transposed_grid(settings.grid)
             stage = report.stage(n / len(axes), (n + 1) / len(axes))
-            self._ops[axis] = cached_operator(grid, settings, progress=stage)
+            self._ops[axis] = cached_operator(grid, settings, progress=stage, fast_axis=axis)
 
     @property
     def axes(self) -> tuple[str, ...]:
@@ -478,36 +496,39 @@ _OPERATOR_CACHE: OrderedDict = OrderedDict()
 _OPERATOR_CACHE_LOCK = threading.Lock()
 
 
-def operator_key(grid: ImageGrid, settings: XSpaceSettings):
+def operator_key(grid: ImageGrid, settings: XSpaceSettings, fast_axis: str = "x"):
     """What a scan operator along the grid's last axis depends on, as a hashable key.
 
-    Everything in ``settings`` except the scan mode (the caller passes the grid of the axis).
+    Everything in ``settings`` except the scan mode (the caller passes the grid of the axis),
+    plus the true gradients (slow, fast) of that axis.
     Concentration scales the image linearly and is no part of it. Ms, core size and temperature
     change ``k`` and hence the PSF's width: they are part of the key (the model is rebuilt, not
     rescaled).
     """
-    return settings.replace(scan_mode="x", grid=grid,
-                            samples_per_period=samples_per_period_for(settings, grid.shape[1]))
+    normalised = settings.replace(
+        scan_mode="x", grid=grid,
+        samples_per_period=samples_per_period_for(settings, grid.shape[1]))
+    return normalised, settings.true_gradient_slow_fast_t_per_m(fast_axis)
 
 
 def cached_operator(grid: ImageGrid, settings: XSpaceSettings,
-                    progress: ProgressCallback | ProgressReporter | None = None
-                    ) -> _LineScanOperator:
+                    progress: ProgressCallback | ProgressReporter | None = None,
+                    fast_axis: str = "x") -> _LineScanOperator:
     """The scan operator for ``grid`` (fast axis = its last axis), built or from the cache.
 
     An interrupted build (the progress callback raised) caches nothing.
     """
-    key = operator_key(grid, settings)
+    key = operator_key(grid, settings, fast_axis)
     try:
         hash(key)
     except TypeError:  # unhashable settings (e.g. array-valued fields): no caching
-        return _LineScanOperator.build(grid, settings, progress)
+        return _LineScanOperator.build(grid, settings, progress, fast_axis=fast_axis)
     with _OPERATOR_CACHE_LOCK:
         op = _OPERATOR_CACHE.get(key)
         if op is not None:
             _OPERATOR_CACHE.move_to_end(key)
     if op is None:
-        op = _LineScanOperator.build(grid, settings, progress)
+        op = _LineScanOperator.build(grid, settings, progress, fast_axis=fast_axis)
         _remember(key, op)
     return op
 
