@@ -45,6 +45,27 @@ def test_estimate_bounds_the_measured_peak(shape, method, n_images, scan_mode, t
     assert peak <= estimate <= 4 * peak + 16e6
 
 
+@pytest.mark.parametrize(("method", "scan_mode", "partial"), [
+    ("analytic", "x", False),        # relaxation in the analytic path: image-domain operator
+    ("analytic", "isotropic", False),
+    ("signal", "x", True),           # partial-FOV drive
+])
+def test_estimate_bounds_the_peak_of_the_image_domain_operators(method, scan_mode, partial):
+    from napari_mpi_dl.physics.partial_fov import PartialFOV
+
+    settings = XSpaceSettings(grid=ImageGrid(shape=(40, 48), fov_mm=(8.0, 9.6)),
+                              scan_mode=scan_mode, particle=Particle(relaxation_time_s=2e-6),
+                              partial_fov=PartialFOV(width_mm=4.0) if partial else None)
+    tracemalloc.start()
+    try:
+        NativeSimulator(settings).simulate(np.ones((3, 40, 48)), method=method)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    estimate = estimate_simulation_bytes(settings, method, 3)
+    assert peak <= estimate <= 4 * peak + 16e6
+
+
 def test_estimate_grows_with_the_image_and_the_old_24_gb_case_now_fits_in_a_few_gb():
     sizes = [estimate_simulation_bytes(XSpaceSettings(grid=ImageGrid(shape=(n, n))), "signal")
              for n in (101, 201, 401)]
