@@ -87,6 +87,7 @@ def build_phantom(args: argparse.Namespace, grid):
 
 def run(args: argparse.Namespace) -> int:
     from napari_mpi_dl.io.images import image_suffix, write_image
+    from napari_mpi_dl.physics.memory import check_simulation_memory
     from napari_mpi_dl.physics.native import simulate_native
     from napari_mpi_dl.physics.presets import gradient_from_preset
     from napari_mpi_dl.physics.settings import XSpaceSettings
@@ -98,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
     settings = XSpaceSettings(particle=particle_from_args(args),
                               gradient_t_per_m=gradient_from_preset(args.gradient_t_per_m),
                               scan_mode=args.scan_mode, grid=grid, **scanner_from_args(args))
+    check_simulation_memory(settings, args.method, snr_db=args.snr_db)  # before the phantom
     phantom, description = build_phantom(args, grid)
     native = simulate_native(phantom, settings, method=args.method, snr_db=args.snr_db,
                              seed=args.seed)
