@@ -1,15 +1,23 @@
-"""PSF kernels for deconvolution: exact, deliberately wrong, or "measured".
+"""PSF kernels for deconvolution: exact, model, deliberately wrong, or "measured".
 
-The deblurring paper's point is that the true PSF is never known exactly. Three kinds of kernel,
+The deblurring paper's point is that the true PSF is never known exactly. Four kinds of kernel,
 all built from the simulator's :class:`~napari_mpi_dl.physics.settings.XSpaceSettings`:
 
 * ``"exact"``: the model PSF the simulator used (:func:`napari_mpi_dl.physics.psf.psf_kernel`).
+  It exists only where the physics is shift-invariant: with Debye relaxation
+  (``relaxation_time_s > 0``) the image is no convolution (the lag depends on the drive's slew
+  rate, which varies across the FOV), so asking for it raises.
+* ``"model"``: the PSF a user writes down: the equilibrium (adiabatic) Langevin PSF of the
+  settings' particle diameter and gradient, relaxation ignored. Equal to ``"exact"`` when there is
+  no relaxation.
 * ``"wrong"``: the same model with a relative error in the particle core diameter and/or in the
   gradient, e.g. ``diameter_error=0.2`` builds the kernel for a 30 nm particle when the images were
   made with 25 nm (a 20 % too large diameter gives a ~1.7x too sharp PSF, since FWHM ~ 1/d^3).
 * ``"measured"``: the native image of a one-pixel point source at the grid centre with white noise
   at ``snr_db`` (the noise definition of :mod:`napari_mpi_dl.physics.noise`), as a calibration
   scan would give it. Its half size is that of the grid (a ``(ny or ny+1, nx or nx+1)`` odd kernel).
+  With relaxation it is simulated with the signal-level path (voltages, Debye low-pass, velocity
+  compensation, gridding), so it carries the relaxation blur *at the FOV centre*.
 
 Kernels are odd-sized and centred, in the image's pixel units, peak about 1.
 """
@@ -24,8 +32,8 @@ import numpy as np
 from napari_mpi_dl.physics.psf import psf_kernel
 from napari_mpi_dl.physics.settings import XSpaceSettings
 
-PSFKind = Literal["exact", "wrong", "measured"]
-PSF_KINDS: tuple[str, ...] = ("exact", "wrong", "measured")
+PSFKind = Literal["exact", "model", "wrong", "measured"]
+PSF_KINDS: tuple[str, ...] = ("exact", "model", "wrong", "measured")
 
 
 @dataclass(frozen=True)
@@ -34,7 +42,7 @@ class PSFModel:
 
     Parameters
     ----------
-    kind : {"exact", "wrong", "measured"}
+    kind : {"exact", "model", "wrong", "measured"}
         See the module docstring.
     diameter_error : float
         Relative error of the particle core diameter for ``"wrong"`` (0.2 = 20 % too large).
@@ -69,6 +77,8 @@ class PSFModel:
         """Short human-readable label, e.g. ``"wrong PSF (diameter +20 %)"``."""
         if self.kind == "exact":
             return "exact PSF"
+        if self.kind == "model":
+            return "model PSF (adiabatic)"
         if self.kind == "measured":
             return f"measured PSF ({self.snr_db:g} dB)"
         parts = []
@@ -80,10 +90,27 @@ class PSFModel:
 
 
 def exact_psf(settings: XSpaceSettings, *, half_size: tuple[int, int] | None = None) -> np.ndarray:
-    """The simulator's PSF kernel for ``settings`` (covers the whole grid by default)."""
+    """The simulator's PSF kernel for ``settings`` (covers the whole grid by default).
+
+    Raises ``ValueError`` with relaxation: the relaxed image is not a convolution.
+    """
+    if settings.particle.relaxation_time_s > 0:
+        raise ValueError(
+            f"no exact PSF with relaxation (relaxation_time_s = "
+            f"{settings.particle.relaxation_time_s:g} s): the relaxed image is not "
+            f"shift-invariant; use the measured PSF (a point source at the FOV centre) or the "
+            f"adiabatic model PSF")
     return psf_kernel(settings.grid, particle=settings.particle,
                       gradient_t_per_m=settings.gradient_t_per_m, scan_mode=settings.scan_mode,
                       half_size=half_size)
+
+
+def model_psf(settings: XSpaceSettings, *, half_size: tuple[int, int] | None = None) -> np.ndarray:
+    """The adiabatic equilibrium PSF of ``settings``' particle and gradient (relaxation ignored)."""
+    from dataclasses import replace
+
+    adiabatic = settings.replace(particle=replace(settings.particle, relaxation_time_s=0.0))
+    return exact_psf(adiabatic, half_size=half_size)
 
 
 def wrong_settings(
@@ -105,14 +132,17 @@ def wrong_psf(
     gradient_error: float = 0.0,
     half_size: tuple[int, int] | None = None,
 ) -> np.ndarray:
-    """Model PSF with a relative error in particle diameter and/or gradient."""
+    """Model PSF with a relative error in particle diameter and/or gradient (adiabatic)."""
     PSFModel("wrong", diameter_error=diameter_error, gradient_error=gradient_error)  # validate
-    return exact_psf(wrong_settings(settings, diameter_error=diameter_error,
+    return model_psf(wrong_settings(settings, diameter_error=diameter_error,
                                     gradient_error=gradient_error), half_size=half_size)
 
 
 def measured_psf(settings: XSpaceSettings, *, snr_db: float = 30.0, seed: int = 0) -> np.ndarray:
-    """Noisy native image of a one-pixel point source at the grid centre, as an odd kernel."""
+    """Noisy native image of a one-pixel point source at the grid centre, as an odd kernel.
+
+    With ``relaxation_time_s > 0`` the signal-level path simulates it (relaxation included).
+    """
     from napari_mpi_dl.physics.native import NativeSimulator
 
     ny, nx = settings.grid.shape
@@ -124,7 +154,8 @@ def measured_psf(settings: XSpaceSettings, *, snr_db: float = 30.0, seed: int = 
                      fov_mm=(settings.grid.pixel_mm[0] * point.shape[0],
                              settings.grid.pixel_mm[1] * point.shape[1]))
     sim = NativeSimulator(settings.replace(grid=grid))
-    return sim.simulate(point, snr_db=snr_db, seed=seed)
+    method = "signal" if settings.particle.relaxation_time_s > 0 else "analytic"
+    return sim.simulate(point, method=method, snr_db=snr_db, seed=seed)
 
 
 def build_psf(settings: XSpaceSettings, model: PSFModel | None = None) -> np.ndarray:
@@ -132,6 +163,8 @@ def build_psf(settings: XSpaceSettings, model: PSFModel | None = None) -> np.nda
     model = model or PSFModel()
     if model.kind == "exact":
         return exact_psf(settings)
+    if model.kind == "model":
+        return model_psf(settings)
     if model.kind == "wrong":
         return wrong_psf(settings, diameter_error=model.diameter_error,
                          gradient_error=model.gradient_error)
