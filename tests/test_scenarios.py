@@ -284,3 +284,20 @@ def test_deconvolve_measured_psf_works_with_relaxation(tmp_path, capsys):
     assert "no exact PSF with relaxation" in capsys.readouterr().err
     assert main(["deconvolve", str(native), "--psf", "model", "--out",
                  str(tmp_path / "m.tif")]) == 0
+
+
+def test_identical_kernels_are_deconvolved_once(monkeypatch):
+    import napari_mpi_dl.analysis.protocol as protocol
+
+    calls = []
+    real = protocol.deconvolve
+    monkeypatch.setattr(protocol, "deconvolve", lambda image, psf, *, method, **o: (
+        calls.append(method), real(image, psf, method=method, **o))[1])
+    result = run_protocol(ProtocolConfig(scenario=get_scenario("ideal"), gaps_mm=(2.2,),
+                                         methods=("wiener", "wiener-model-psf",
+                                                  "wiener-measured-psf")))
+    assert calls == ["wiener", "wiener"]  # exact == model in the ideal scenario: one run
+    a, b, c = result.rows
+    assert (a.psnr_db, a.dip) == (b.psnr_db, b.dip)
+    assert 0 < b.runtime_s <= a.runtime_s  # the reused result reports its computation time
+    assert c.psnr_db != a.psnr_db
