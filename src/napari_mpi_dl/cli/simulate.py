@@ -5,6 +5,7 @@ Examples::
     napari-mpi-dl simulate two-tube --gap-mm 1.4 -o native.tif
     napari-mpi-dl simulate mnist --index 7 --gradient-t-per-m high --snr-db 30 -o digit.npy
     napari-mpi-dl simulate --phantom-file my.tif --clip-negative --phantom-out p.tif -o n.tif
+    napari-mpi-dl simulate two-tube --tracer resovist --gradient-error 0.1 -o real.tif
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from napari_mpi_dl.cli._physics_options import (
     add_physics_arguments,
     grid_from_args,
     particle_from_args,
+    scanner_from_args,
 )
 
 PHANTOMS = ("two-tube", "mnist")
@@ -95,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     grid = grid_from_args(args)
     settings = XSpaceSettings(particle=particle_from_args(args),
                               gradient_t_per_m=gradient_from_preset(args.gradient_t_per_m),
-                              scan_mode=args.scan_mode, grid=grid)
+                              scan_mode=args.scan_mode, grid=grid, **scanner_from_args(args))
     phantom, description = build_phantom(args, grid)
     native = simulate_native(phantom, settings, method=args.method, snr_db=args.snr_db,
                              seed=args.seed)
