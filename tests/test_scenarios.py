@@ -75,7 +75,7 @@ def test_ideal_scenario_reproduces_todays_protocol_exactly():
 def test_relaxation_has_no_exact_psf_and_its_measured_psf_is_broader():
     sc = get_scenario("relaxation")
     assert sc.settings.particle.relaxation_time_s == pytest.approx(2e-6)
-    assert not sc.shift_invariant and sc.simulation_method == "signal"
+    assert not sc.shift_invariant
     assert sc.psf_kinds() == ("model", "measured")
     with pytest.raises(ValueError, match="no exact PSF"):
         sc.psf("exact")
@@ -101,10 +101,49 @@ def test_relaxation_native_matches_the_signal_path_and_differs_from_adiabatic():
 
 def test_gradient_error_widens_the_true_psf_against_the_model():
     sc = get_scenario("gradient-error")
-    assert sc.nominal_gradient == LOW_GRADIENT_T_PER_M
-    assert sc.settings.gradient_t_per_m == pytest.approx(LOW_GRADIENT_T_PER_M * 0.85)
+    assert sc.settings.gradient_t_per_m == LOW_GRADIENT_T_PER_M  # nominal, what the user enters
+    assert sc.settings.true_gradient_yx_t_per_m == pytest.approx((1.35 * 0.85, 1.35 * 0.85))
+    assert sc.model_settings().true_gradient_yx_t_per_m is None
     ratio = fwhm_px(centre_row(sc.psf("exact"))) / fwhm_px(centre_row(sc.psf("model")))
     assert ratio == pytest.approx(1 / 0.85, rel=0.03)  # FWHM ~ 1/G
+
+
+def test_anisotropy_sharpens_the_psf_across_the_scan_only():
+    sc, ideal = get_scenario("anisotropy"), get_scenario("ideal")
+    exact, model = sc.psf("exact"), sc.psf("model")
+    np.testing.assert_array_equal(model, ideal.psf("exact"))
+    mid = exact.shape[1] // 2
+    across = fwhm_px(model[:, mid]) / fwhm_px(exact[:, mid])
+    assert across == pytest.approx(1.3, rel=0.03)  # Gy = 1.3 Gx: FWHM along y ~ 1/Gy
+    assert fwhm_px(centre_row(exact)) == pytest.approx(fwhm_px(centre_row(model)), rel=0.01)
+
+
+def test_polydisperse_tracer_sharpens_the_core_against_the_median_model():
+    sc = get_scenario("polydisperse")
+    assert sc.shift_invariant and sc.model_particle.diameter_nm == 22.0
+    exact, model = sc.psf("exact"), sc.psf("model")
+    # the signal weight ~ d^6 moves the effective size above the median (22 exp(6 s^2) = 25.2 nm)
+    ratio = fwhm_px(centre_row(model)) / fwhm_px(centre_row(exact))
+    assert 1.2 < ratio < (25.2 / 22.0) ** 3 * 1.05
+    mono = dataclasses.replace(get_scenario("ideal")).psf("exact")  # 25 nm monodisperse
+    far = (exact.shape[0] // 2, exact.shape[1] // 2 + 40)  # 8 mm away along the scan
+    assert exact[far] > mono[far]  # broader skirts than a monodisperse tracer of similar core
+
+
+def test_tracer_presets_and_partial_fov_have_no_exact_psf():
+    for name in ("resovist", "perimag", "partial-fov"):
+        sc = get_scenario(name)
+        assert sc.psf_kinds() == ("model", "measured")
+        with pytest.raises(ValueError, match="not shift-invariant"):
+            sc.psf("exact")
+    pfov = get_scenario("partial-fov")
+    assert pfov.settings.partial_fov.width_mm == 5.0
+    np.testing.assert_array_equal(pfov.psf("model"), get_scenario("ideal").psf("exact"))
+    phantom = two_tube_phantom(gap_mm=2.2)
+    native = pfov.simulator().simulate(phantom)
+    ideal = get_scenario("ideal").simulator().simulate(phantom)
+    # DC recovered by continuity: close to the full-FOV image, but not equal to it
+    assert 0 < np.abs(native - ideal).max() < 0.5 * ideal.max()
 
 
 def test_y_scan_is_the_mirror_image_of_tubes_across_the_x_scan():

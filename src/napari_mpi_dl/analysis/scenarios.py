@@ -7,12 +7,13 @@ MNIST digits and the two-tube series are simulated with it and scored against th
 Deconvolution gets the PSFs a lab really has:
 
 * ``"model"``: what a user writes down: the ideal monodisperse, adiabatic particle of the nominal
-  diameter at the *nominal* gradient, with the scenario's scan direction and grid
-  (:func:`napari_mpi_dl.recon.psf_models.model_psf`);
+  diameter at the *nominal* gradient of an ideal scanner, with the scenario's scan direction and
+  grid (:func:`napari_mpi_dl.recon.psf_models.model_psf`);
 * ``"measured"``: a one-pixel point source at the FOV centre scanned with the scenario's full
   physics (relaxation included) and white noise
   (:func:`~napari_mpi_dl.recon.psf_models.measured_psf`);
-* ``"exact"``: the true kernel, only where the physics is shift-invariant (no relaxation).
+* ``"exact"``: the true kernel (size distribution, true gradients), only where the physics is
+  shift-invariant (no relaxation, full-FOV drive).
 
 Scenarios are typed, frozen data in one registry, :data:`SCENARIOS`; :func:`get_scenario` looks
 one up by name with a clear error.
@@ -34,9 +35,16 @@ import numpy as np
 from napari_mpi_dl.phantoms.two_tube import Orientation
 from napari_mpi_dl.physics.grid import ImageGrid
 from napari_mpi_dl.physics.native import NativeSimulator
+from napari_mpi_dl.physics.partial_fov import PartialFOV
 from napari_mpi_dl.physics.particle import Particle
-from napari_mpi_dl.physics.presets import DEFAULT_PARTICLE, LOW_GRADIENT_T_PER_M
+from napari_mpi_dl.physics.presets import DEFAULT_PARTICLE
 from napari_mpi_dl.physics.settings import XSpaceSettings
+from napari_mpi_dl.physics.tracers import (
+    LognormalSize,
+    Tracer,
+    particle_record,
+    tracer_preset,
+)
 
 #: Debye relaxation time of the relaxation scenarios: the middle of the 1-5 us range of effective
 #: time constants of multi-core tracers at 20-25 kHz (Croft et al., IEEE TMI 31:2335, 2012).
@@ -44,6 +52,12 @@ RELAXATION_TIME_S = 2e-6
 MILD_RELAXATION_TIME_S = 0.5e-6
 #: Relative error of the true gradient against the nominal one (the PSF is ~1/0.85 = 18 % wider).
 GRADIENT_ERROR = -0.15
+#: In-plane anisotropy: the true gradient along y is this much larger than along x.
+GRADIENT_ANISOTROPY = 0.3
+#: Polydisperse tracer: lognormal core sizes; the user writes down the median (a datasheet size).
+POLYDISPERSE_SIZE = LognormalSize(22.0, 0.15)
+#: Partial-FOV drive: width of one partial FOV along the scan, overlap of neighbours.
+PARTIAL_FOV = PartialFOV(width_mm=5.0, overlap=0.5)
 #: Noise of the measured PSF's point-source scan when the scenario has no noise of its own.
 MEASURED_PSF_SNR_DB = 30.0
 #: Validation (tuning) set: gaps between the test gaps, and how many MNIST training digits.
@@ -68,11 +82,11 @@ class Scenario:
     description : str
         One sentence: what differs from the ideal protocol and why it matters.
     settings : XSpaceSettings
-        The *true* acquisition (particle incl. relaxation, gradient, scan mode, grid).
-    nominal_gradient_t_per_m : float, optional
-        The gradient the user enters (model PSF); default the true one.
+        The *true* acquisition: particle or tracer (incl. relaxation), nominal gradient with the
+        scanner's ``gradient_error`` / ``gradient_anisotropy``, scan mode, grid, partial FOV.
     model_particle : Particle
-        The particle the user writes down (default: the ideal 25 nm, adiabatic).
+        The particle the user writes down (default: the ideal 25 nm, adiabatic); the model PSF
+        uses it at the nominal gradient of an ideal scanner.
     snr_db : float, optional
         White noise on every native image (dB); ``None`` for none.
     measured_psf_snr_db : float, optional
@@ -85,7 +99,6 @@ class Scenario:
     title: str
     description: str
     settings: XSpaceSettings = field(default_factory=XSpaceSettings)
-    nominal_gradient_t_per_m: float | None = None
     model_particle: Particle = DEFAULT_PARTICLE
     snr_db: float | None = None
     measured_psf_snr_db: float | None = None
@@ -99,9 +112,6 @@ class Scenario:
         if self.tube_orientation not in ("horizontal", "vertical"):
             raise ValueError(f"tube_orientation must be 'horizontal' or 'vertical', "
                              f"got {self.tube_orientation!r}")
-        nominal = self.nominal_gradient_t_per_m
-        if nominal is not None and not (np.isfinite(nominal) and nominal > 0):
-            raise ValueError(f"nominal_gradient_t_per_m must be > 0 T/m, got {nominal!r}")
 
     # ---------------------------------------------------------------------------- physics
     @property
@@ -111,18 +121,7 @@ class Scenario:
     @property
     def shift_invariant(self) -> bool:
         """Whether the native image is a convolution (then an exact PSF exists)."""
-        return self.settings.particle.relaxation_time_s == 0
-
-    @property
-    def simulation_method(self) -> str:
-        """``"analytic"`` (PSF convolution) or ``"signal"`` (voltages; needed for relaxation)."""
-        return "analytic" if self.shift_invariant else "signal"
-
-    @property
-    def nominal_gradient(self) -> float:
-        if self.nominal_gradient_t_per_m is None:
-            return self.settings.gradient_t_per_m
-        return float(self.nominal_gradient_t_per_m)
+        return self.settings.is_shift_invariant
 
     @property
     def psf_snr_db(self) -> float:
@@ -132,8 +131,9 @@ class Scenario:
 
     def model_settings(self) -> XSpaceSettings:
         """What the user believes: ideal particle, nominal gradient, true scan mode and grid."""
-        return self.settings.replace(particle=self.model_particle,
-                                     gradient_t_per_m=self.nominal_gradient)
+        from napari_mpi_dl.recon.psf_models import ideal_scanner_settings
+
+        return ideal_scanner_settings(self.settings).replace(particle=self.model_particle)
 
     def psf_kinds(self) -> tuple[str, ...]:
         """The PSFs a lab has in this scenario (``"exact"`` only when shift-invariant)."""
@@ -149,8 +149,9 @@ class Scenario:
             return measured_psf(self.settings, snr_db=self.psf_snr_db, seed=seed)
         if kind == "exact":
             if not self.shift_invariant:
-                raise ValueError(f"scenario {self.name!r} is not shift-invariant (relaxation): "
-                                 f"it has no exact PSF; use the model or the measured PSF")
+                raise ValueError(f"scenario {self.name!r} is not shift-invariant (relaxation or "
+                                 f"partial FOV): it has no exact PSF; use the model or the "
+                                 f"measured PSF")
             return exact_psf(self.settings)
         raise ValueError(f"kind must be one of {PSF_KINDS}, got {kind!r}")
 
@@ -161,16 +162,14 @@ class Scenario:
         """JSON-friendly record of the whole set-up (for result metadata)."""
         return {"name": self.name, "title": self.title, "description": self.description,
                 "settings": self.settings.as_dict(),
-                "nominal_gradient_t_per_m": self.nominal_gradient,
-                "model_particle": self.model_particle.__dict__.copy(),
+                "model_particle": particle_record(self.model_particle),
                 "snr_db": self.snr_db, "measured_psf_snr_db": self.psf_snr_db,
                 "tube_orientation": self.tube_orientation,
-                "simulation_method": self.simulation_method,
                 "psf_kinds": list(self.psf_kinds())}
 
 
 class ScenarioSimulator:
-    """Native images of a scenario (cached simulator, the right path, the scenario's noise)."""
+    """Native images of a scenario (cached simulator and operators, the scenario's noise)."""
 
     def __init__(self, scenario: Scenario) -> None:
         self.scenario = scenario
@@ -178,7 +177,7 @@ class ScenarioSimulator:
 
     def simulate(self, phantom, *, seed: int | None = None) -> np.ndarray:
         s = self.scenario
-        return self._sim.simulate(phantom, method=s.simulation_method, snr_db=s.snr_db,
+        return self._sim.simulate(phantom, snr_db=s.snr_db,
                                   seed=None if s.snr_db is None else seed)
 
 
@@ -207,11 +206,38 @@ def _scenarios() -> dict[str, Scenario]:
         Scenario("relaxation-30db", "Relaxation + 30 dB",
                  "The relaxation scenario with white noise at 30 dB on every image.",
                  _relaxed(RELAXATION_TIME_S), snr_db=30.0),
+        Scenario("polydisperse", "Polydisperse 22 nm",
+                 f"Lognormal cores (median {POLYDISPERSE_SIZE.median_nm:g} nm, sigma "
+                 f"{POLYDISPERSE_SIZE.sigma:g}), adiabatic; the user writes down a monodisperse "
+                 f"{POLYDISPERSE_SIZE.median_nm:g} nm particle (the signal comes from the larger "
+                 f"cores: sharper core, broader skirts).",
+                 ideal.replace(particle=Tracer(sizes=(POLYDISPERSE_SIZE,), name="lognormal")),
+                 model_particle=Particle(diameter_nm=POLYDISPERSE_SIZE.median_nm)),
+        Scenario("resovist", "Resovist-like",
+                 "The Resovist/VivoTrax-like preset (bimodal multi-core sizes, Debye tau "
+                 "2-4 us); the user writes down a monodisperse 22 nm particle (its large cores).",
+                 ideal.replace(particle=tracer_preset("resovist")),
+                 model_particle=Particle(diameter_nm=22.0)),
+        Scenario("perimag", "perimag-like",
+                 "The perimag-like preset (19 nm, sigma 0.15, Ms 474 kA/m, 293 K, tau 2 us); "
+                 "the user writes down a monodisperse 19 nm particle with that Ms and T.",
+                 ideal.replace(particle=tracer_preset("perimag")),
+                 model_particle=Particle(diameter_nm=19.0,
+                                         saturation_magnetisation_a_per_m=474e3,
+                                         temperature_k=293.0)),
         Scenario("gradient-error", "Gradient -15 %",
                  f"The true gradient is {abs(GRADIENT_ERROR) * 100:g} % below the nominal "
                  f"1.35 T/m the user enters (PSF ~18 % wider than the model).",
-                 ideal.replace(gradient_t_per_m=LOW_GRADIENT_T_PER_M * (1 + GRADIENT_ERROR)),
-                 nominal_gradient_t_per_m=LOW_GRADIENT_T_PER_M),
+                 ideal.replace(gradient_error=GRADIENT_ERROR)),
+        Scenario("anisotropy", "Gy = 1.3 Gx",
+                 f"In-plane gradient anisotropy: the true gradient along y is "
+                 f"{GRADIENT_ANISOTROPY * 100:g} % stronger than along x (nominal 1.35 T/m).",
+                 ideal.replace(gradient_anisotropy=GRADIENT_ANISOTROPY)),
+        Scenario("partial-fov", "Partial FOV 5 mm",
+                 f"x-space with {PARTIAL_FOV.width_mm:g} mm partial FOVs overlapping by "
+                 f"{PARTIAL_FOV.overlap * 100:g} %: the fundamental is filtered (each pFOV loses "
+                 f"its DC) and the DC is recovered by continuity (Lu et al. 2013).",
+                 ideal.replace(partial_fov=PARTIAL_FOV)),
         Scenario("y-scan", "y-scan",
                  "Drive along y, tubes side by side along x: the profile sees the normal "
                  "envelope (2.28x wider); the mirror image of 'tubes-across' for the tubes.",

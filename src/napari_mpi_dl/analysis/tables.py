@@ -88,10 +88,10 @@ def markdown_table(result: ProtocolResult) -> str:
     else:
         sc = cfg.scenario
         head = [f"Scenario `{sc.name}`: {sc.description}",
-                f"Two-tube protocol: tubes {cfg.diameter_mm:g} mm ({sc.tube_orientation}), true "
-                f"gradient {settings.gradient_t_per_m:g} T/m (nominal {sc.nominal_gradient:g}), "
-                f"{settings.scan_mode}-scan, {noise}; measured PSF: point source at "
-                f"{sc.psf_snr_db:g} dB."]
+                f"Two-tube protocol: tubes {cfg.diameter_mm:g} mm ({sc.tube_orientation}), "
+                f"nominal gradient {settings.gradient_t_per_m:g} T/m (true: "
+                f"{_true_gradient_text(settings)}), {settings.scan_mode}-scan, {noise}; "
+                f"measured PSF: point source at {sc.psf_snr_db:g} dB."]
         head += [tuning_text(result.tuning)] if result.tuning else []
     lines = [
         *head,
@@ -123,6 +123,11 @@ def markdown_table(result: ProtocolResult) -> str:
         lines.append(f"| {result.labels[m]} | {'none' if gap is None else f'{gap:.1f}'} | "
                      f"{mean_p:.2f} | {mean_s:.3f} |")
     return "\n".join(lines) + "\n"
+
+
+def _true_gradient_text(settings) -> str:
+    g = settings.true_gradient_yx_t_per_m
+    return "the same" if g is None else f"Gx {g[1]:.4g}, Gy {g[0]:.4g} T/m"
 
 
 def tuning_text(tuning) -> str:
