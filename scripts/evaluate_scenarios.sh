@@ -8,7 +8,7 @@
 # Usage: scripts/evaluate_scenarios.sh [OUT_DIR]   (default docs/results/scenarios)
 set -euo pipefail
 OUT=${1:-docs/results/scenarios}
-N_MNIST=${N_MNIST:-10}
-VALIDATION_DIGITS=${VALIDATION_DIGITS:-4}
+N_MNIST=${N_MNIST:-6}
+VALIDATION_DIGITS=${VALIDATION_DIGITS:-2}
 napari-mpi-dl evaluate --out "$OUT" --scenario all --mnist "$N_MNIST" \
     --validation-digits "$VALIDATION_DIGITS" --seed 0
