@@ -288,8 +288,8 @@ def training_cases(tmp: Path) -> None:
                     hint="step")
     # SIGTERM during training
     ck2 = tmp / "run2"
-    proc = subprocess.Popen([*CLI, *map(str, TRAIN), "--steps", 100000, "--checkpoint-every", 5,
-                             "--checkpoint-dir", ck2], stdout=subprocess.PIPE,
+    proc = subprocess.Popen([*CLI, *map(str, [*TRAIN, "--steps", 100000, "--checkpoint-every", 5,
+                             "--checkpoint-dir", ck2])], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env())
     _wait_for(lambda: (ck2 / "dcgan_last.pt").exists(), 120)
     proc.send_signal(signal.SIGTERM)
@@ -304,8 +304,8 @@ def training_cases(tmp: Path) -> None:
         record("train deblur SIGTERM", "unclear", f"rc {proc.returncode}: {err[-100:]}")
     # kill -9 during training: no part files may remain after the next run
     ck3 = tmp / "run3"
-    proc = subprocess.Popen([*CLI, *map(str, TRAIN), "--steps", 100000, "--checkpoint-every", 1,
-                             "--checkpoint-dir", ck3], stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen([*CLI, *map(str, [*TRAIN, "--steps", 100000, "--checkpoint-every", 1,
+                             "--checkpoint-dir", ck3])], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, env=env())
     _wait_for(lambda: (ck3 / "dcgan_last.pt").exists(), 120)
     time.sleep(1.0)

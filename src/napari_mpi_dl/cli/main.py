@@ -115,9 +115,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with _signals_cleanup():
             return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, KeyError) as exc:
+    except (ValueError, KeyError) as exc:
         # Bad input: one clear line, no traceback.
         print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as exc:
+        print(f"{prog}: error: {_os_error_line(exc)}", file=sys.stderr)
         return 2
     except MemoryError as exc:
         detail = f" ({exc})" if str(exc) else ""

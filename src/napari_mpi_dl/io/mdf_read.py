@@ -34,6 +34,7 @@ from napari_mpi_dl.io.mdf_model import (
 )
 
 _MISSING = object()
+_MAX_PLAUSIBLE = 1e100  # no MPI signal comes near; squares of larger values overflow float64
 MDF_SUFFIXES = (".mdf", ".h5", ".hdf5", ".hdf")
 
 
@@ -385,6 +386,10 @@ def _check_finite(r: _Reader, name: str, data: np.ndarray) -> None:
             raise r.error(f"{name} contains {int(bad.sum())} NaN or infinite value(s) (the "
                           f"first at index {tuple(int(i) for i in first)}); the data are "
                           "damaged")
+        peak = float(np.max(np.abs(data))) if data.size else 0.0
+        if peak > _MAX_PLAUSIBLE:
+            raise r.error(f"{name} holds values up to {peak:.3g}: computations with them "
+                          "would overflow; the data are damaged or wrongly scaled")
 
 
 def _read_raw_v1(r: _Reader) -> _RawData:
