@@ -73,7 +73,6 @@ FIELD_CASES = {
     "meas_inf_in_data": ("meas", lambda f: _poke_data(f, np.inf), "NaN"),
     "meas_scaled_1e300": ("meas", lambda f: _scale_data(f, 1e300), "overflow"),
     "sm_all_zero": ("sm", _zero_data, "zero"),
-    "meas_all_zero": ("meas", _zero_data, "zero"),
     "sm_no_calibration_size": ("sm", lambda f: f.__delitem__("/calibration/size"), "size"),
     "sm_negative_size": ("sm", lambda f: _replace(f, "/calibration/size",
                                                   np.array([-19, -19, 1])), "size"),

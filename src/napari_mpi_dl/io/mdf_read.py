@@ -42,6 +42,27 @@ class MDFFormatError(ValueError):
     """The file is not a readable MDF file (or not the kind of MDF file asked for)."""
 
 
+#: What h5py raises inside a damaged file (bit flips: broken object headers, B-trees, heaps).
+_DAMAGE_ERRORS = (OSError, RuntimeError, KeyError, TypeError, IndexError)
+
+
+def explain_damage(func):
+    """Decorator for readers taking ``path`` first: h5py's low-level errors from a damaged file
+    become an :class:`MDFFormatError` naming the file (a missing file stays FileNotFoundError)."""
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(path, *args, **kwargs):
+        try:
+            return func(path, *args, **kwargs)
+        except FileNotFoundError:
+            raise
+        except _DAMAGE_ERRORS as exc:
+            raise MDFFormatError(f"{path}: the HDF5 structure is damaged ({type(exc).__name__}: "
+                                 f"{exc}); the file is corrupted or truncated") from None
+    return wrapper
+
+
 # --- opening and probing ---------------------------------------------------------------------
 def _open(path: str | os.PathLike):
     import h5py
@@ -78,7 +99,7 @@ def mdf_kind(path: str | os.PathLike) -> str | None:
             if not _looks_like_mdf(f):
                 return None
             return _kind(f)
-    except (OSError, ValueError):
+    except (OSError, ValueError, RuntimeError, KeyError):
         return None
 
 
@@ -508,6 +529,7 @@ def _field_of_view(path, name: str, value) -> np.ndarray:
 
 
 # --- public readers ---------------------------------------------------------------------------
+@explain_damage
 def read_system_matrix(path: str | os.PathLike, *, background_correction: bool = True,
                        apply_conversion: bool = True) -> MDFSystemMatrix:
     """Read a system matrix; foreground columns (J, C, K, O) plus background frames and metadata.
@@ -600,6 +622,7 @@ def read_system_matrix(path: str | os.PathLike, *, background_correction: bool =
     )
 
 
+@explain_damage
 def read_measurement(path: str | os.PathLike, *, apply_conversion: bool = True) -> MDFMeasurement:
     """Read a measurement: all frames (N, J, C, V|K) in acquisition order and the metadata."""
     with _open(path) as f:
@@ -630,6 +653,7 @@ def read_measurement(path: str | os.PathLike, *, apply_conversion: bool = True) 
     )
 
 
+@explain_damage
 def read_reconstruction(path: str | os.PathLike) -> MDFReconstruction:
     """Read ``/reconstruction`` (data (Q, P, S), grid)."""
     with _open(path) as f:
@@ -656,6 +680,7 @@ def read_reconstruction(path: str | os.PathLike) -> MDFReconstruction:
                              header=header, parameters=params)
 
 
+@explain_damage
 def read_mdf(path: str | os.PathLike, **kwargs):
     """Read any MDF file: a system matrix, a measurement or a reconstruction."""
     with _open(path) as f:
@@ -672,6 +697,7 @@ def read_mdf(path: str | os.PathLike, **kwargs):
     raise MDFFormatError(f"{path}: MDF file without /measurement/data or /reconstruction/data")
 
 
+@explain_damage
 def read_acquisition(path: str | os.PathLike) -> tuple[DriveField, int, float, int]:
     """Only the sequence of a file: ``(drive field, samples per period, bandwidth in Hz,
     receive channels)``: cheap, for matching measurements with system matrices."""
