@@ -47,6 +47,7 @@ class JobRunner:
         self.set_busy = set_busy or (lambda busy: None)
         self.worker = None
         self.stop_requested = False
+        self._returned = False
         self.last_status = ""
 
     @property
@@ -60,7 +61,7 @@ class JobRunner:
 
         if self.worker is not None:
             return self.worker
-        self.stop_requested = False
+        self.stop_requested = self._returned = False
         worker = create_worker(job, *args, _start_thread=False, _ignore_errors=True,
                                _progress={"total": 0, "desc": self.title})
         worker.yielded.connect(lambda item: self._on_yielded(item, on_yielded))
@@ -85,7 +86,7 @@ class JobRunner:
         self.set_status(text)
 
     def _on_yielded(self, item, callback) -> None:
-        if self.stop_requested:
+        if self.stop_requested or self._returned:  # (a late progress report must not win)
             return
         if isinstance(item, Step):
             pbar = getattr(self.worker, "pbar", None)
@@ -103,6 +104,7 @@ class JobRunner:
     def _on_returned(self, value, callback) -> None:
         if self.stop_requested:
             return
+        self._returned = True
         if callback is not None:
             callback(value)
 
