@@ -64,7 +64,7 @@ class JobRunner:
         self.stop_requested = self._returned = False
         worker = create_worker(job, *args, _start_thread=False, _ignore_errors=True,
                                _progress={"total": 0, "desc": self.title})
-        worker.yielded.connect(lambda item: self._on_yielded(item, on_yielded))
+        worker.yielded.connect(lambda item: self._on_yielded(worker, item, on_yielded))
         worker.returned.connect(lambda value: self._on_returned(value, on_returned))
         worker.errored.connect(lambda exc: self._on_error(exc, on_error))
         worker.finished.connect(self._on_finished)
@@ -73,6 +73,14 @@ class JobRunner:
         self._status("running ...")
         worker.start()
         return worker
+
+    def set_progress(self, done: int, total: int) -> None:
+        """Move the activity bar (for jobs that report their progress in their own items)."""
+        pbar = getattr(self.worker, "pbar", None)
+        if pbar is not None:
+            if pbar.total != total:
+                pbar.total = total
+            pbar.update(done - pbar.n)
 
     def stop(self) -> None:
         """Ask the job to stop at its next ``yield``; its result is discarded."""
@@ -85,17 +93,17 @@ class JobRunner:
         self.last_status = text
         self.set_status(text)
 
-    def _on_yielded(self, item, callback) -> None:
-        if self.stop_requested or self._returned:  # (a late progress report must not win)
+    def _on_yielded(self, worker, item, callback) -> None:
+        # Qt may deliver a last progress report after the result or the error: it must not
+        # overwrite their status line
+        if worker is not self.worker or self.stop_requested or self._returned:
             return
         if isinstance(item, Step):
-            pbar = getattr(self.worker, "pbar", None)
-            if pbar is not None:
-                if pbar.total != item.total:
-                    pbar.total = item.total
-                pbar.update(item.done - pbar.n)
+            # status first: moving napari's progress bar may process pending Qt events (the
+            # job's end among them), after which this report is stale
             if item.message:
                 self._status(item.message)
+            self.set_progress(item.done, item.total)
         elif isinstance(item, str):
             self._status(item)
         elif callback is not None:
@@ -111,6 +119,7 @@ class JobRunner:
     def _on_error(self, exc: Exception, callback) -> None:
         from napari.utils.notifications import show_error
 
+        self._returned = True
         self._status(f"error: {exc}")
         if callback is not None:
             callback(exc)
@@ -123,9 +132,11 @@ class JobRunner:
         self.set_busy(False)
 
 
-def warm_up(modules: tuple[str, ...], on_done: Callable | None = None):
-    """Import ``modules`` (e.g. torch and the model code) in a worker thread, so a dock opens at
-    once and the first run does not import them; ``on_done(devices)`` gets the device list."""
+def warm_up(modules: tuple[str, ...], on_done: Callable | None = None,
+            then: Callable | None = None):
+    """Import ``modules`` (e.g. torch and the model code) in a worker thread, then call ``then()``
+    there, so a dock opens at once and its first run does not import them. If torch is among
+    the modules, ``on_done(devices)`` gets the device list (main thread)."""
     from napari.qt.threading import create_worker
 
     def job():
@@ -133,6 +144,10 @@ def warm_up(modules: tuple[str, ...], on_done: Callable | None = None):
 
         for name in modules:
             importlib.import_module(name)
+        if then is not None:
+            then()
+        if "torch" not in modules:
+            return ["cpu"]
         from napari_mpi_dl.training.device import available_devices
 
         return available_devices()
