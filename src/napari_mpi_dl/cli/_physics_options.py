@@ -24,12 +24,12 @@ def add_physics_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--temperature-k", type=float, default=p.temperature_k,
                    help="temperature in K (default %(default)s)")
     g.add_argument("--relaxation-time-s", type=float, default=p.relaxation_time_s,
-                   help="Debye relaxation time in s; > 0 needs --method signal (default 0)")
+                   help="Debye relaxation time in s (default 0: adiabatic)")
     g.add_argument("--scan-mode", choices=SCAN_MODES, default="x",
                    help="fast scan axis; isotropic averages an x and a y scan (default x)")
     g.add_argument("--method", choices=("analytic", "signal"), default="analytic",
                    help="analytic PSF convolution (fast) or signal-level simulation "
-                        "(slower, supports relaxation); default analytic")
+                        "(slower; the analytic path handles relaxation exactly too); default analytic")
     g.add_argument("--fov-mm", type=float, nargs="+", default=[20.0], metavar="MM",
                    help="field of view in mm: one value (square) or two (y x); default 20")
     g.add_argument("--size", type=int, nargs="+", default=[101], metavar="PIXELS",

@@ -3,10 +3,12 @@
 Two paths compute the same physics:
 
 * ``method="analytic"``: concentration convolved (FFT, zero padding) with the projected tensor PSF
-  (:mod:`napari_mpi_dl.physics.psf`). Fast; used for data sets and deconvolution.
+  (:mod:`napari_mpi_dl.physics.psf`). Fast; used for data sets and deconvolution. Where the
+  physics is not shift invariant (Debye relaxation) it uses the exact image-domain operator of the
+  signal-level scan (:class:`~napari_mpi_dl.physics.relaxation.SweepImagingOperator`), equally
+  fast once built; a partial-FOV drive uses :mod:`napari_mpi_dl.physics.partial_fov`.
 * ``method="signal"``: receive-coil voltages of a Cartesian FFP scan, velocity compensation and
-  gridding (:mod:`napari_mpi_dl.physics.xspace_signal`). Slower; proves the analytic path and
-  supports Debye relaxation.
+  gridding (:mod:`napari_mpi_dl.physics.xspace_signal`). Slower; proves the analytic path.
 
 Both return images in the same units: the PSF is scaled to 1 at its centre, so a one-pixel point
 source of concentration c gives a peak of c.
@@ -54,6 +56,8 @@ class NativeSimulator:
         self.settings = settings or XSpaceSettings()
         self._kernel: np.ndarray | None = None
         self._signal_model = None
+        self._sweep_operator = None
+        self._partial_model = None
 
     @property
     def kernel(self) -> np.ndarray:
@@ -62,7 +66,7 @@ class NativeSimulator:
             s = self.settings
             self._kernel = psf_kernel(
                 s.grid, particle=s.particle, gradient_t_per_m=s.gradient_t_per_m,
-                scan_mode=s.scan_mode,
+                scan_mode=s.scan_mode, true_gradient_yx_t_per_m=s.true_gradient_yx_t_per_m,
             )
         return self._kernel
 
@@ -86,12 +90,14 @@ class NativeSimulator:
             raise ValueError(f"method must be one of {METHODS}, got {method!r}")
         c = validate_concentration(concentration)
         self._check_shape(c)
-        if method == "analytic":
-            if self.settings.particle.relaxation_time_s > 0:
-                raise ValueError(
-                    "relaxation_time_s > 0 breaks shift invariance: use method='signal'"
-                )
+        if method == "analytic" and self.settings.partial_fov is not None:
+            native = self._partial().image(c)
+        elif method == "analytic" and not self.settings.is_shift_invariant:
+            native = self.sweep_operator.image(c)
+        elif method == "analytic":
             native = convolve_same(c, self.kernel)
+        elif self.settings.partial_fov is not None:
+            native = self._partial().image(c)
         else:
             native = self._signal().image(c)
         if snr_db is not None:
@@ -101,6 +107,22 @@ class NativeSimulator:
             else:
                 native = np.stack([add_white_noise(n, snr_db, rng=rng) for n in native])
         return native
+
+    @property
+    def sweep_operator(self):
+        """Image-domain operator of the signal-level scan (relaxation: forward/reverse images)."""
+        if self._sweep_operator is None:
+            from napari_mpi_dl.physics.relaxation import SweepImagingOperator
+
+            self._sweep_operator = SweepImagingOperator(self.settings)
+        return self._sweep_operator
+
+    def _partial(self):
+        if self._partial_model is None:
+            from napari_mpi_dl.physics.partial_fov import PartialFOVModel
+
+            self._partial_model = PartialFOVModel(self.settings)
+        return self._partial_model
 
     def _signal(self):
         if self._signal_model is None:

@@ -11,7 +11,8 @@ with ``v`` the FFP velocity along e, ``xi = k |H|``, ``p`` the coil sensitivity 
 particle number density per unit concentration and ``dV`` the voxel volume. The full tensor is
 kept: ``e^T T e = Ldot cos^2 + (L/xi) sin^2`` (the scalar Ldot shortcut would be too sharp).
 Debye relaxation convolves each steady-state line signal with ``exp(-t/tau)/tau`` (exactly, in the
-Fourier domain of the drive period). Velocity compensation divides by the known gain and ``v``;
+Fourier domain of the drive period; a tau range uses the mean kernel,
+:mod:`napari_mpi_dl.physics.relaxation`). Velocity compensation divides by the known gain and ``v``;
 gridding linearly interpolates each sweep onto the pixel centres and averages forward and reverse
 sweeps. Samples with ``|v| < 5 %`` of the peak speed are dropped.
 
@@ -34,6 +35,7 @@ from scipy import fft as sfft
 from napari_mpi_dl.physics.grid import ImageGrid
 from napari_mpi_dl.physics.particle import MU0_T_M_PER_A, gradient_a_per_m2
 from napari_mpi_dl.physics.psf import projected_psf
+from napari_mpi_dl.physics.relaxation import apply_relaxation
 from napari_mpi_dl.physics.settings import XSpaceSettings
 from napari_mpi_dl.physics.trajectory import CartesianTrajectory, cartesian_trajectory_for
 
@@ -68,7 +70,8 @@ class _LineScanOperator:
     grid_rev: np.ndarray  # (Ns, nx) gridding weights of the reverse sweep
 
     @classmethod
-    def build(cls, grid: ImageGrid, settings: XSpaceSettings) -> _LineScanOperator:
+    def build(cls, grid: ImageGrid, settings: XSpaceSettings,
+              fast_axis: str = "x") -> _LineScanOperator:
         ny, nx = grid.shape
         py, px = grid.pixel_mm
         traj = cartesian_trajectory_for(
@@ -84,8 +87,10 @@ class _LineScanOperator:
         dy_pos = py * np.arange(ny)
         half = np.empty((ny,) + dx.shape, dtype=np.float64)
         for q, dy in enumerate(dy_pos):
-            half[q] = projected_psf(dy, dx, particle=settings.particle,
-                                    gradient_t_per_m=settings.gradient_t_per_m, scan_mode="x")
+            half[q] = projected_psf(
+                dy, dx, particle=settings.particle, gradient_t_per_m=settings.gradient_t_per_m,
+                scan_mode="x",
+                true_gradient_yx_t_per_m=settings.true_gradient_slow_fast_t_per_m(fast_axis))
         buf = np.zeros((nfft,) + dx.shape, dtype=np.float64)
         # index (dy_index + ny - 1) holds offset dy_index in [-(ny-1), ny-1]
         buf[ny - 1 : 2 * ny - 1] = half
@@ -123,10 +128,7 @@ class _LineScanOperator:
     def voltages(self, c: np.ndarray) -> np.ndarray:
         """Receive-coil voltages (V), shape (B, ny lines, Ns samples per line)."""
         u = self.adiabatic_sum(c) * self.gain_v[None, None, :]
-        tau = self.settings.particle.relaxation_time_s
-        if tau > 0:
-            u = debye_relaxation(u, tau, self.trajectory.period_s)
-        return u
+        return apply_relaxation(u, self.settings.particle, self.trajectory.period_s)
 
     def sweep_images(self, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Velocity-compensated, gridded images of the forward and the reverse sweeps."""
@@ -180,7 +182,7 @@ class CartesianXSpaceModel:
         self._ops: dict[str, _LineScanOperator] = {}
         for axis in axes:
             grid = settings.grid if axis == "x" else transposed_grid(settings.grid)
-            self._ops[axis] = _LineScanOperator.build(grid, settings)
+            self._ops[axis] = _LineScanOperator.build(grid, settings, fast_axis=axis)
 
     @property
     def axes(self) -> tuple[str, ...]:

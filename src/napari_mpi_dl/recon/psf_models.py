@@ -146,13 +146,10 @@ def settings_from_dict(record: dict | None, *, shape: tuple[int, int] | None = N
     or an image file) override the recorded grid so that the PSF matches the image actually given.
     """
     from napari_mpi_dl.physics.grid import ImageGrid
-    from napari_mpi_dl.physics.particle import Particle
+    from napari_mpi_dl.physics.tracers import particle_from_dict
 
     record = dict(record or {})
-    fields = ("diameter_nm", "saturation_magnetisation_a_per_m", "temperature_k",
-              "relaxation_time_s")
-    particle = Particle(**{k: float(v) for k, v in (record.get("particle") or {}).items()
-                           if k in fields})
+    particle = particle_from_dict(record.get("particle"))
     grid_rec = record.get("grid") or {}
     grid_shape = tuple(shape) if shape is not None else tuple(grid_rec.get("shape", (101, 101)))
     if pixel_mm is not None:
