@@ -43,8 +43,10 @@ def format_bytes(n_bytes: float) -> str:
     """``1.5 GB``-style text (decimal units)."""
     value = float(n_bytes)
     for unit in ("B", "kB", "MB", "GB", "TB"):
+        if unit == "B" and value < 1000:
+            return f"{int(value)} B"
         if value < 1000 or unit == "TB":
-            return f"{value:.3g} {unit}" if unit != "B" else f"{int(value)} B"
+            return f"{value:.3g} {unit}" if value < 1000 else f"{value:,.0f} {unit}"
         value /= 1000
     raise AssertionError("unreachable")
 
