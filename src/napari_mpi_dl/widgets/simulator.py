@@ -179,8 +179,8 @@ class SimulatorWidget(Container):
             self.source, self.gap_mm, self.tube_diameter_mm, self.tube_orientation,
             self.mnist_index, self.image_layer, self.clip_negative, self.fov_mm, self.size_px,
             self.gradient_preset, self.gradient_t_per_m, self.diameter_nm, self.temperature_k,
-            self.relaxation_time_us, self.tracer_scanner, self.scan_mode, self.method, self.add_noise, self.snr_db,
-            self.seed, self.run_button, self.stop_button, self.status,
+            self.relaxation_time_us, self.tracer_scanner, self.scan_mode, self.method,
+            self.add_noise, self.snr_db, self.seed, self.run_button, self.stop_button, self.status,
         ])
         self.source.changed.connect(self._update_visibility)
         self.add_noise.changed.connect(self._update_visibility)
