@@ -258,3 +258,19 @@ def test_dataset_draws_are_seeded_recorded_and_worker_independent(tmp_path):
     base = XSpaceSettings(grid=grid, gradient_t_per_m=1.35)
     direct = NativeSimulator(draws.apply(base, (int(tracer_idx[0]), 0, int(err_idx[0]))))
     np.testing.assert_allclose(native[0], direct.simulate(phantoms.phantoms[0]), atol=1e-5)
+
+
+def test_wrong_psf_of_a_tracer_scales_every_component_and_measured_psf_relaxes():
+    from napari_mpi_dl.recon.psf_models import measured_psf, wrong_settings
+
+    grid = ImageGrid(shape=(31, 31), fov_mm=(12.0, 12.0))
+    settings = XSpaceSettings(grid=grid, particle=tracer_preset("resovist"))
+    wrong = wrong_settings(settings, diameter_error=0.1)
+    assert [s.median_nm for s in wrong.particle.sizes] == pytest.approx([6.6, 24.2])
+    relaxed = settings.replace(particle=tracer_preset("perimag"))
+    psf = measured_psf(relaxed, snr_db=60.0)
+    centre = psf.shape[1] // 2
+    assert np.argmax(psf[psf.shape[0] // 2]) == centre  # forward + reverse: symmetric
+    adiabatic = measured_psf(relaxed.replace(particle=tracer_preset("perimag").replace(
+        relaxation_time_s=0.0)), snr_db=60.0)
+    assert psf.max() < 0.8 * adiabatic.max()  # relaxation blurs the measured PSF
