@@ -165,7 +165,7 @@ def test_tracer_scanner_group_reaches_the_physics_and_metadata(make_napari_viewe
     widget.gradient_error_pct.value = 10.0
     widget.partial_fov_mm.value = 6.0
     _run(widget, qtbot)
-    native = viewer.layers[OUTPUT_NAME]
+    native = [layer for layer in viewer.layers if layer.metadata.get("kind") == "native"][-1]
     meta = native.metadata["settings"]
     assert meta["particle"]["name"] == "perimag"
     assert meta["gradient_error"] == pytest.approx(0.1)
