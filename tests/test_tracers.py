@@ -274,3 +274,20 @@ def test_wrong_psf_of_a_tracer_scales_every_component_and_measured_psf_relaxes()
     adiabatic = measured_psf(relaxed.replace(particle=tracer_preset("perimag").replace(
         relaxation_time_s=0.0)), snr_db=60.0)
     assert psf.max() < 0.8 * adiabatic.max()  # relaxation blurs the measured PSF
+
+
+def test_signal_voltages_of_a_mixture_are_the_number_weighted_sum():
+    """Volts, not just shapes: a tracer's signal is the sum over its particles (gain uses the
+    mean m k per particle)."""
+    from napari_mpi_dl.physics.xspace_signal import CartesianXSpaceModel
+
+    grid = ImageGrid(shape=(15, 21), fov_mm=(6.0, 8.0))
+    c = np.zeros(grid.shape)
+    c[7, 10], c[3, 4] = 1.0, 0.5
+    tracer = Tracer(sizes=(LognormalSize(20.0, 0.0, 0.3), LognormalSize(25.0, 0.0, 0.7)))
+
+    def volts(particle):
+        return CartesianXSpaceModel(XSpaceSettings(grid=grid, particle=particle)).voltages(c)
+
+    expected = 0.3 * volts(Particle(diameter_nm=20.0)) + 0.7 * volts(Particle(diameter_nm=25.0))
+    np.testing.assert_allclose(volts(tracer), expected, atol=1e-5 * np.abs(expected).max())
