@@ -105,18 +105,18 @@ def _centroid(line, x):
 def test_relaxation_shifts_forward_and_reverse_by_tau_times_ffp_speed(tau_s, tau_max_s):
     """Debye lag in field = tau x slew rate, in space tau x FFP speed (2 pi f A at the centre);
     a tau range lags by its mean tau. Forward and reverse images shift in opposite directions."""
-    grid = ImageGrid(shape=(41, 161), fov_mm=(8.0, 32.0))
+    grid = ImageGrid(shape=(5, 161), fov_mm=(1.0, 32.0))  # only the point's row is measured
     tracer = Tracer(sizes=(LognormalSize(30.0),), relaxation_time_s=tau_s,
                     relaxation_time_max_s=tau_max_s)
     settings = XSpaceSettings(grid=grid, gradient_t_per_m=6.0, particle=tracer)
     c = np.zeros(grid.shape)
-    c[20, 80] = 1.0
+    c[2, 80] = 1.0
     fwd, rev = SweepImagingOperator(settings).sweep_images(c)
     x = grid.axis_mm(1)
     taus, w = tracer.relaxation_times_s()
     amplitude_mm = 0.5 * 32.0 * (1 + settings.drive_margin)
     predicted_mm = float(taus @ w) * 2 * np.pi * settings.drive_frequency_hz * amplitude_mm
-    shift_f, shift_r = _centroid(fwd[20], x), _centroid(rev[20], x)
+    shift_f, shift_r = _centroid(fwd[2], x), _centroid(rev[2], x)
     assert shift_f == pytest.approx(-shift_r, rel=1e-6)
     assert shift_f == pytest.approx(predicted_mm, rel=0.08)
 
