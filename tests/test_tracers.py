@@ -105,18 +105,18 @@ def _centroid(line, x):
 def test_relaxation_shifts_forward_and_reverse_by_tau_times_ffp_speed(tau_s, tau_max_s):
     """Debye lag in field = tau x slew rate, in space tau x FFP speed (2 pi f A at the centre);
     a tau range lags by its mean tau. Forward and reverse images shift in opposite directions."""
-    grid = ImageGrid(shape=(41, 161), fov_mm=(8.0, 32.0))
+    grid = ImageGrid(shape=(5, 161), fov_mm=(1.0, 32.0))  # only the point's row is measured
     tracer = Tracer(sizes=(LognormalSize(30.0),), relaxation_time_s=tau_s,
                     relaxation_time_max_s=tau_max_s)
     settings = XSpaceSettings(grid=grid, gradient_t_per_m=6.0, particle=tracer)
     c = np.zeros(grid.shape)
-    c[20, 80] = 1.0
+    c[2, 80] = 1.0
     fwd, rev = SweepImagingOperator(settings).sweep_images(c)
     x = grid.axis_mm(1)
     taus, w = tracer.relaxation_times_s()
     amplitude_mm = 0.5 * 32.0 * (1 + settings.drive_margin)
     predicted_mm = float(taus @ w) * 2 * np.pi * settings.drive_frequency_hz * amplitude_mm
-    shift_f, shift_r = _centroid(fwd[20], x), _centroid(rev[20], x)
+    shift_f, shift_r = _centroid(fwd[2], x), _centroid(rev[2], x)
     assert shift_f == pytest.approx(-shift_r, rel=1e-6)
     assert shift_f == pytest.approx(predicted_mm, rel=0.08)
 
@@ -258,3 +258,36 @@ def test_dataset_draws_are_seeded_recorded_and_worker_independent(tmp_path):
     base = XSpaceSettings(grid=grid, gradient_t_per_m=1.35)
     direct = NativeSimulator(draws.apply(base, (int(tracer_idx[0]), 0, int(err_idx[0]))))
     np.testing.assert_allclose(native[0], direct.simulate(phantoms.phantoms[0]), atol=1e-5)
+
+
+def test_wrong_psf_of_a_tracer_scales_every_component_and_measured_psf_relaxes():
+    from napari_mpi_dl.recon.psf_models import measured_psf, wrong_settings
+
+    grid = ImageGrid(shape=(31, 31), fov_mm=(12.0, 12.0))
+    settings = XSpaceSettings(grid=grid, particle=tracer_preset("resovist"))
+    wrong = wrong_settings(settings, diameter_error=0.1)
+    assert [s.median_nm for s in wrong.particle.sizes] == pytest.approx([6.6, 24.2])
+    relaxed = settings.replace(particle=tracer_preset("perimag"))
+    psf = measured_psf(relaxed, snr_db=60.0)
+    centre = psf.shape[1] // 2
+    assert np.argmax(psf[psf.shape[0] // 2]) == centre  # forward + reverse: symmetric
+    adiabatic = measured_psf(relaxed.replace(particle=tracer_preset("perimag").replace(
+        relaxation_time_s=0.0)), snr_db=60.0)
+    assert psf.max() < 0.8 * adiabatic.max()  # relaxation blurs the measured PSF
+
+
+def test_signal_voltages_of_a_mixture_are_the_number_weighted_sum():
+    """Volts, not just shapes: a tracer's signal is the sum over its particles (gain uses the
+    mean m k per particle)."""
+    from napari_mpi_dl.physics.xspace_signal import CartesianXSpaceModel
+
+    grid = ImageGrid(shape=(15, 21), fov_mm=(6.0, 8.0))
+    c = np.zeros(grid.shape)
+    c[7, 10], c[3, 4] = 1.0, 0.5
+    tracer = Tracer(sizes=(LognormalSize(20.0, 0.0, 0.3), LognormalSize(25.0, 0.0, 0.7)))
+
+    def volts(particle):
+        return CartesianXSpaceModel(XSpaceSettings(grid=grid, particle=particle)).voltages(c)
+
+    expected = 0.3 * volts(Particle(diameter_nm=20.0)) + 0.7 * volts(Particle(diameter_nm=25.0))
+    np.testing.assert_allclose(volts(tracer), expected, atol=1e-5 * np.abs(expected).max())

@@ -7,9 +7,9 @@ import shlex
 import sys
 
 from napari_mpi_dl.physics.grid import ImageGrid
+from napari_mpi_dl.physics.partial_fov import PartialFOV
 from napari_mpi_dl.physics.particle import Particle
 from napari_mpi_dl.physics.presets import DEFAULT_PARTICLE
-from napari_mpi_dl.physics.partial_fov import PartialFOV
 from napari_mpi_dl.physics.psf import SCAN_MODES
 from napari_mpi_dl.physics.tracers import TRACER_NAMES, LognormalSize, Tracer, tracer_preset
 
@@ -55,7 +55,8 @@ def add_physics_arguments(parser: argparse.ArgumentParser) -> None:
                    help="fast scan axis; isotropic averages an x and a y scan (default x)")
     g.add_argument("--method", choices=("analytic", "signal"), default="analytic",
                    help="analytic PSF convolution (fast) or signal-level simulation "
-                        "(slower; the analytic path handles relaxation exactly too); default analytic")
+                        "(slower; the analytic path images relaxation exactly too); default "
+                        "analytic")
     g.add_argument("--fov-mm", type=float, nargs="+", default=[20.0], metavar="MM",
                    help="field of view in mm: one value (square) or two (y x); default 20")
     g.add_argument("--size", type=int, nargs="+", default=[101], metavar="PIXELS",

@@ -36,6 +36,7 @@ from napari_mpi_dl.physics.relaxation import (
 )
 from napari_mpi_dl.physics.trajectory import CartesianTrajectory
 
+
 @dataclass(frozen=True)
 class PartialFOV:
     """Partial-FOV drive along the fast axis.

@@ -124,7 +124,8 @@ class SweepImagingOperator:
         if axis == "y":
             stack = np.swapaxes(stack, -1, -2)
         fwd_hat, rev_hat, nfft = self._kernels[axis]
-        fwd, rev = apply_offset_kernel(fwd_hat, stack, nfft), apply_offset_kernel(rev_hat, stack, nfft)
+        fwd = apply_offset_kernel(fwd_hat, stack, nfft)
+        rev = apply_offset_kernel(rev_hat, stack, nfft)
         if axis == "y":
             fwd, rev = np.swapaxes(fwd, -1, -2), np.swapaxes(rev, -1, -2)
         return (fwd[0], rev[0]) if c.ndim == 2 else (fwd, rev)

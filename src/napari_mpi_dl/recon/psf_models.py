@@ -134,11 +134,19 @@ def ideal_scanner_settings(settings: XSpaceSettings) -> XSpaceSettings:
 def wrong_settings(
     settings: XSpaceSettings, *, diameter_error: float = 0.0, gradient_error: float = 0.0
 ) -> XSpaceSettings:
-    """``settings`` with the particle diameter and gradient scaled by ``1 + error``."""
+    """``settings`` with the particle diameter and gradient scaled by ``1 + error`` (for a
+    :class:`~napari_mpi_dl.physics.tracers.Tracer`: every component's median diameter)."""
     from dataclasses import replace
 
-    particle = replace(settings.particle,
-                       diameter_nm=settings.particle.diameter_nm * (1.0 + diameter_error))
+    from napari_mpi_dl.physics.tracers import Tracer
+
+    if isinstance(settings.particle, Tracer):
+        particle = settings.particle.replace(sizes=tuple(
+            replace(s, median_nm=s.median_nm * (1.0 + diameter_error))
+            for s in settings.particle.sizes))
+    else:
+        particle = replace(settings.particle,
+                           diameter_nm=settings.particle.diameter_nm * (1.0 + diameter_error))
     return settings.replace(particle=particle,
                             gradient_t_per_m=settings.gradient_t_per_m * (1.0 + gradient_error))
 
