@@ -21,6 +21,7 @@ image index]``), so the result does not depend on the number of workers or the c
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -404,7 +405,6 @@ def iter_simulated_chunks(phantom_set: PhantomSet, config: DatasetConfig):
         for s, c in zip(starts, chunks, strict=True):
             yield s, s + len(c), simulate_chunk(c, s, config)
         return
-    pool_cls = ThreadPoolExecutor if config.executor == "thread" else ProcessPoolExecutor
     if config.executor == "thread":
         for settings in config.settings().values():  # build the kernels once, before the threads
             if config.method == "analytic" and config.draws is None:
@@ -412,16 +412,41 @@ def iter_simulated_chunks(phantom_set: PhantomSet, config: DatasetConfig):
                     _psf(settings)
                 else:  # relaxation / partial FOV: build the image-domain operator once
                     _simulator(settings).simulate(phantom_set.phantoms[:1])
-    with pool_cls(max_workers=int(config.workers)) as pool:
-        futures = [pool.submit(simulate_chunk, c, s, config)
-                   for s, c in zip(starts, chunks, strict=True)]
-        try:
-            for s, c, fut in zip(starts, chunks, futures, strict=True):
-                yield s, s + len(c), fut.result()
-        except BaseException:
-            for fut in futures:
-                fut.cancel()
-            raise
+        pool = ThreadPoolExecutor(max_workers=int(config.workers))
+    else:
+        pool = ProcessPoolExecutor(max_workers=int(config.workers), initializer=_worker_init,
+                                   initargs=(os.getpid(),))
+    futures = [pool.submit(simulate_chunk, c, s, config)
+               for s, c in zip(starts, chunks, strict=True)]
+    try:
+        for s, c, fut in zip(starts, chunks, futures, strict=True):
+            yield s, s + len(c), fut.result()
+    except BaseException:
+        # stop at once: queued chunks are cancelled, worker processes are ended
+        procs = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for proc in procs:
+            with contextlib.suppress(Exception):
+                proc.terminate()
+        raise
+    finally:
+        pool.shutdown(wait=True)
+
+
+def _worker_init(parent_pid: int) -> None:
+    """Process-pool workers: die with the parent (even after ``kill -9``) and leave signals
+    to it (Ctrl-C in a terminal reaches the whole process group)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(1)
 
 
 def generate_dataset(
@@ -482,7 +507,7 @@ def generate_dataset(
     report = progress if callable(progress) else None
     image_kwargs = {"chunks": (1, *config.grid.shape), "compression": config.compression}
     try:
-        with atomic_path(target) as tmp, h5py.File(tmp, "w") as h5:
+        with atomic_path(target, overwrite=overwrite) as tmp, h5py.File(tmp, "w") as h5:
             h5.create_dataset("phantom", data=phantom_set.phantoms.astype(np.float32),
                               **image_kwargs)
             h5.create_dataset("label", data=phantom_set.labels)
@@ -492,14 +517,16 @@ def generate_dataset(
                                                dtype=np.float32, **image_kwargs)
                 for grp in groups for name in settings
             }
-            for start, stop, result in iter_simulated_chunks(phantom_set, config):
-                for grp, stacks in result.items():
-                    for name, stack in stacks.items():
-                        dsets[(grp, name)][start:stop] = stack
-                if bar is not None:
-                    bar.update(stop - start)
-                if report is not None:
-                    report(stop, n)
+            # close the chunk iterator at once on an error (its workers stop now, not at exit)
+            with contextlib.closing(iter_simulated_chunks(phantom_set, config)) as chunks:
+                for start, stop, result in chunks:
+                    for grp, stacks in result.items():
+                        for name, stack in stacks.items():
+                            dsets[(grp, name)][start:stop] = stack
+                    if bar is not None:
+                        bar.update(stop - start)
+                    if report is not None:
+                        report(stop, n)
             if config.draws is not None:
                 combos = np.array([config.draws.draw(config.seed, i) for i in range(n)],
                                   dtype=np.int64).reshape(n, 3)
