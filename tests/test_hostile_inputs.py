@@ -109,3 +109,37 @@ def test_memory_limit_is_read_from_the_address_space_limit():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert 0 < int(out) < 2**31
+
+
+def test_deblur_refuses_zero_weights_contrastive_models_colour_images_and_too_big_images(
+        tmp_path, native, capsys, monkeypatch):
+    torch = pytest.importorskip("torch")
+    from napari_mpi_dl import _memory
+    from napari_mpi_dl._resources import resource_path
+    from napari_mpi_dl.dcgan.inference import deblur, load_deblurrer, shipped_weights_path
+
+    out = str(tmp_path / "d.npy")
+    payload = torch.load(shipped_weights_path(), map_location="cpu", weights_only=True)
+    payload["state_dict"] = {k: torch.zeros_like(v) for k, v in payload["state_dict"].items()}
+    zero = tmp_path / "zero.pt"
+    torch.save(payload, zero)
+    assert main(["deblur", str(native), "--out", out, "--weights", str(zero)]) == 2
+    assert "weights are all zero" in _err(capsys)
+    contrastive = resource_path("contrastive_recovery_cl.pt")
+    assert main(["deblur", str(native), "--out", out, "--weights", str(contrastive)]) == 2
+    err = _err(capsys)
+    assert "is a contrastive model" in err and "Unpickling" not in err
+    import tifffile
+
+    rgb = tmp_path / "rgb.tif"
+    tifffile.imwrite(rgb, np.zeros((40, 50, 3), np.uint8), photometric="rgb")
+    assert main(["deblur", str(rgb), "--out", out]) == 2
+    assert "rgb.tif looks like a colour (RGB/RGBA) image" in _err(capsys)
+    # memory is estimated before anything large is allocated
+    model = load_deblurrer(device="cpu")
+    monkeypatch.setattr(_memory, "available_memory_bytes", lambda: 100 * 2**20)
+    with pytest.raises(ValueError, match=r"4000 x 4000 pixels needs about 8\.9 GiB of memory "
+                                         r"on cpu, only 100 MiB"):
+        deblur(np.zeros((4000, 4000), np.float32), model)
+    assert deblur(np.ones((64, 64), np.float32), model).shape == (64, 64)
+    assert not (tmp_path / "d.npy").exists()
