@@ -39,10 +39,23 @@ def test_reader_declines_non_mdf_files(tmp_path):
     with h5py.File(dataset, "w") as f:
         f["phantoms"] = np.zeros((2, 8, 8))
     assert get_reader(str(dataset)) is None
-    text = tmp_path / "x.mdf"
+    assert get_reader(str(tmp_path / "image.tif")) is None
+    text = tmp_path / "x.h5"
     text.write_text("hello")
     assert get_reader(str(text)) is None
-    assert get_reader(str(tmp_path / "image.tif")) is None
+
+
+def test_reader_explains_a_damaged_mdf_file_instead_of_declining(tmp_path):
+    """A .mdf file is claimed even when damaged: napari then shows why it cannot be read
+    instead of "no reader found"."""
+    from napari_mpi_dl.io.mdf_read import MDFFormatError
+
+    text = tmp_path / "x.mdf"
+    text.write_text("hello")
+    reader = get_reader(str(text))
+    assert reader is not None
+    with pytest.raises(MDFFormatError, match=r"x\.mdf: cannot be opened as HDF5.*truncated"):
+        reader(str(text))
     assert get_reader(FIXTURE) is not None
 
 

@@ -152,3 +152,29 @@ def test_sample_data_opens_in_napari_with_mm_scale(make_napari_viewer, key):
         assert native.metadata["gaps_mm"] == [1.0, 1.4, 1.8, 2.2, 2.6, 3.0, 3.4]
     else:
         assert all(i >= 1500 for i in native.metadata["mnist_indices"])  # held-out digits only
+
+
+def test_tracer_scanner_group_reaches_the_physics_and_metadata(make_napari_viewer, qtbot):
+    from napari_mpi_dl.physics.partial_fov import PartialFOV
+    from napari_mpi_dl.physics.tracers import tracer_preset
+
+    viewer = make_napari_viewer()
+    widget = SimulatorWidget(viewer)
+    widget.size_px.value = 41
+    widget.tracer.value = "perimag"
+    widget.gradient_error_pct.value = 10.0
+    widget.partial_fov_mm.value = 6.0
+    _run(widget, qtbot)
+    native = viewer.layers[OUTPUT_NAME]
+    meta = native.metadata["settings"]
+    assert meta["particle"]["name"] == "perimag"
+    assert meta["gradient_error"] == pytest.approx(0.1)
+    assert meta["partial_fov"]["width_mm"] == pytest.approx(6.0)
+    from napari_mpi_dl.physics.grid import ImageGrid
+
+    grid = ImageGrid(shape=(41, 41), fov_mm=(20.0, 20.0))
+    expected = simulate_native(
+        two_tube_phantom(gap_mm=1.4, grid=grid),
+        XSpaceSettings(grid=grid, particle=tracer_preset("perimag"), gradient_error=0.1,
+                       partial_fov=PartialFOV(6.0)))
+    np.testing.assert_allclose(native.data, expected, rtol=1e-5, atol=1e-5)

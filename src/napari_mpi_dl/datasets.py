@@ -9,8 +9,9 @@ Layout written by :func:`generate_dataset` (read back and checked by
     /deconvolved/<name>     (n, ny, nx) float32   deconvolved native image (only with deconvolve)
     /label                  (n,) int64            MNIST digit, -1 for other phantoms
     /source_index           (n,) int64            MNIST index / two-tube gap index / file index
+    /draw/<name>_index      (n,) int64            per-image physics bins (only with draws)
     attributes: layout_version, gradient_names, gradients_t_per_m, settings_json, fov_mm, pixel_mm,
-                seed, snr_db (NaN = no noise), method, scan_mode, deconvolution_method,
+                seed, snr_db (NaN = no noise), method, scan_mode, deconvolution_method, draws_json,
                 phantom_source, phantom_options_json, command, created_utc, package_version
 
 Gradient names: ``"low"`` (1.35 T/m), ``"high"`` (6 T/m), or ``"g<value>"`` for a number in T/m
@@ -20,13 +21,14 @@ image index]``), so the result does not depend on the number of workers or the c
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
@@ -35,6 +37,7 @@ import numpy as np
 
 from napari_mpi_dl.physics.grid import ImageGrid
 from napari_mpi_dl.physics.native import METHODS, NativeSimulator
+from napari_mpi_dl.physics.partial_fov import PartialFOV
 from napari_mpi_dl.physics.particle import Particle
 from napari_mpi_dl.physics.presets import (
     DEFAULT_GRID,
@@ -59,6 +62,82 @@ def gradient_name(gradient: float | str) -> str:
 
 
 @dataclass(frozen=True)
+class PhysicsDraws:
+    """Physics drawn per image from finite sets of bins (seeded), for varied training data.
+
+    Every image draws one tracer, one relaxation time and one gradient error independently and
+    uniformly from the given bins with ``numpy.random.default_rng([seed, 11, image_index])`` (so
+    the draw does not depend on workers or chunks). Bins instead of continuous ranges: every
+    combination is one cached simulator (relaxation needs a model build of a few seconds), so a
+    data set builds at most ``len(tracers) x len(relaxation_times_s) x len(gradient_errors)``
+    models per gradient. Empty tuples keep the configuration's value.
+
+    Parameters
+    ----------
+    tracers : tuple of str
+        Tracer preset names (:data:`napari_mpi_dl.physics.tracers.TRACER_PRESETS`).
+    relaxation_times_s : tuple of float
+        Debye time constants in s (replace the tracer's relaxation; 0 = adiabatic).
+    gradient_errors : tuple of float
+        Relative gradient calibration errors (true = nominal x (1 + error)).
+    """
+
+    tracers: tuple[str, ...] = ()
+    relaxation_times_s: tuple[float, ...] = ()
+    gradient_errors: tuple[float, ...] = ()
+
+    def __post_init__(self) -> None:
+        from napari_mpi_dl.physics.tracers import tracer_preset
+
+        for name in ("tracers", "relaxation_times_s", "gradient_errors"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        for t in self.tracers:
+            tracer_preset(t)
+        for tau in self.relaxation_times_s:
+            if not (np.isfinite(tau) and tau >= 0):
+                raise ValueError(f"relaxation_times_s must be >= 0, got {tau!r}")
+        if not (self.tracers or self.relaxation_times_s or self.gradient_errors):
+            raise ValueError("PhysicsDraws needs at least one of tracers, relaxation_times_s, "
+                             "gradient_errors")
+
+    def _lists(self) -> tuple[tuple, tuple, tuple]:
+        return (self.tracers or (None,), self.relaxation_times_s or (None,),
+                self.gradient_errors or (None,))
+
+    def combinations(self) -> list[tuple[int, int, int]]:
+        a, b, c = (len(x) for x in self._lists())
+        return [(i, j, k) for i in range(a) for j in range(b) for k in range(c)]
+
+    def draw(self, seed: int, image_index: int) -> tuple[int, int, int]:
+        """Bin indices ``(tracer, relaxation, gradient error)`` of one image."""
+        rng = np.random.default_rng([int(seed), 11, int(image_index)])
+        return tuple(int(rng.integers(len(x))) for x in self._lists())
+
+    def apply(self, settings: XSpaceSettings, combo: tuple[int, int, int]) -> XSpaceSettings:
+        """``settings`` with the drawn tracer, relaxation time and gradient error."""
+        from napari_mpi_dl.physics.tracers import Tracer, tracer_preset
+
+        tracers, taus, errors = self._lists()
+        particle = settings.particle
+        if tracers[combo[0]] is not None:
+            particle = tracer_preset(tracers[combo[0]])
+        if taus[combo[1]] is not None:
+            tau = float(taus[combo[1]])
+            particle = (particle.replace(relaxation_time_s=tau, relaxation_time_max_s=0.0)
+                        if isinstance(particle, Tracer)
+                        else replace(particle, relaxation_time_s=tau))
+        changes = {"particle": particle}
+        if errors[combo[2]] is not None:
+            changes["gradient_error"] = float(errors[combo[2]])
+        return settings.replace(**changes)
+
+    def as_dict(self) -> dict:
+        return {"tracers": list(self.tracers), "relaxation_times_s": list(self.relaxation_times_s),
+                "gradient_errors": list(self.gradient_errors),
+                "rng": "numpy default_rng([seed, 11, image_index]), uniform over each list"}
+
+
+@dataclass(frozen=True)
 class DatasetConfig:
     """How to simulate a data set (physics + noise + execution).
 
@@ -66,8 +145,9 @@ class DatasetConfig:
     ----------
     gradients : tuple of str or float
         Selection-field gradients: ``"low"``, ``"high"`` or numbers in T/m (one native stack each).
-    particle : Particle
-        Tracer (core diameter nm, Ms A/m, temperature K, relaxation time s).
+    particle : Particle or Tracer
+        One core size (diameter nm, Ms A/m, temperature K, relaxation time s) or a tracer with a
+        size distribution and relaxation range (:mod:`napari_mpi_dl.physics.tracers`).
     scan_mode : {"x", "y", "isotropic"}
         Scan direction.
     grid : ImageGrid
@@ -89,6 +169,13 @@ class DatasetConfig:
         Thread pool (FFTs release the GIL; fastest here) or process pool.
     compression : {None, "gzip"}
         HDF5 compression of the image stacks (gzip: smaller, slower).
+    gradient_error, gradient_anisotropy : float
+        Scanner imperfections (see :class:`~napari_mpi_dl.physics.settings.XSpaceSettings`).
+    partial_fov : PartialFOV, optional
+        Partial-FOV drive (None: the whole FOV at once).
+    draws : PhysicsDraws, optional
+        Per-image physics drawn (seeded) from bins of tracers, relaxation times and gradient
+        errors; recorded under ``/draw``.
     """
 
     gradients: tuple[float | str, ...] = ("low", "high")
@@ -103,6 +190,10 @@ class DatasetConfig:
     chunk_size: int = 25
     executor: Executor = "thread"
     compression: str | None = None
+    gradient_error: float = 0.0
+    gradient_anisotropy: float = 0.0
+    partial_fov: PartialFOV | None = None
+    draws: PhysicsDraws | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.gradients, str | int | float):
@@ -128,6 +219,12 @@ class DatasetConfig:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int | np.integer):
             raise ValueError(f"seed must be an integer, got {self.seed!r}")
         self.settings()  # validates the physics (scan mode, gradients > 0, ...)
+        if self.draws is not None:
+            if not isinstance(self.draws, PhysicsDraws):
+                raise ValueError(f"draws must be a PhysicsDraws or None, got {self.draws!r}")
+            for combo in self.draws.combinations():  # every bin must be valid physics
+                for base in self.settings().values():
+                    self.draws.apply(base, combo)
 
     @property
     def gradient_names(self) -> list[str]:
@@ -138,7 +235,8 @@ class DatasetConfig:
         return {
             gradient_name(g): XSpaceSettings(
                 particle=self.particle, gradient_t_per_m=gradient_from_preset(g),
-                scan_mode=self.scan_mode, grid=self.grid,
+                scan_mode=self.scan_mode, grid=self.grid, gradient_error=self.gradient_error,
+                gradient_anisotropy=self.gradient_anisotropy, partial_fov=self.partial_fov,
             )
             for g in self.gradients
         }
@@ -238,7 +336,7 @@ def file_phantom_set(
     return PhantomSet(phantoms, np.full(n, -1), np.arange(n), "files", options)
 
 
-@functools.lru_cache(maxsize=16)
+@functools.lru_cache(maxsize=64)
 def _simulator(settings: XSpaceSettings) -> NativeSimulator:
     return NativeSimulator(settings)
 
@@ -268,8 +366,18 @@ def simulate_chunk(
         out["native_noisy"] = {}
     if config.deconvolve is not None:
         out["deconvolved"] = {}
+    combos = None
+    if config.draws is not None:
+        combos = [config.draws.draw(config.seed, start + i) for i in range(len(phantoms))]
     for g_pos, (name, settings) in enumerate(config.settings().items()):
-        native = _simulator(settings).simulate(phantoms, method=config.method)
+        if combos is None:
+            native = _simulator(settings).simulate(phantoms, method=config.method)
+        else:
+            native = np.empty(phantoms.shape)
+            for combo in sorted(set(combos)):
+                idx = [i for i, c in enumerate(combos) if c == combo]
+                native[idx] = _simulator(config.draws.apply(settings, combo)).simulate(
+                    phantoms[idx], method=config.method)
         out["native"][name] = native.astype(np.float32)
         source = native
         if config.snr_db is not None:
@@ -297,21 +405,48 @@ def iter_simulated_chunks(phantom_set: PhantomSet, config: DatasetConfig):
         for s, c in zip(starts, chunks, strict=True):
             yield s, s + len(c), simulate_chunk(c, s, config)
         return
-    pool_cls = ThreadPoolExecutor if config.executor == "thread" else ProcessPoolExecutor
     if config.executor == "thread":
         for settings in config.settings().values():  # build the kernels once, before the threads
-            if config.method == "analytic":
-                _psf(settings)
-    with pool_cls(max_workers=int(config.workers)) as pool:
-        futures = [pool.submit(simulate_chunk, c, s, config)
-                   for s, c in zip(starts, chunks, strict=True)]
-        try:
-            for s, c, fut in zip(starts, chunks, futures, strict=True):
-                yield s, s + len(c), fut.result()
-        except BaseException:
-            for fut in futures:
-                fut.cancel()
-            raise
+            if config.method == "analytic" and config.draws is None:
+                if settings.is_shift_invariant:
+                    _psf(settings)
+                else:  # relaxation / partial FOV: build the image-domain operator once
+                    _simulator(settings).simulate(phantom_set.phantoms[:1])
+        pool = ThreadPoolExecutor(max_workers=int(config.workers))
+    else:
+        pool = ProcessPoolExecutor(max_workers=int(config.workers), initializer=_worker_init,
+                                   initargs=(os.getpid(),))
+    futures = [pool.submit(simulate_chunk, c, s, config)
+               for s, c in zip(starts, chunks, strict=True)]
+    try:
+        for s, c, fut in zip(starts, chunks, futures, strict=True):
+            yield s, s + len(c), fut.result()
+    except BaseException:
+        # stop at once: queued chunks are cancelled, worker processes are ended
+        procs = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for proc in procs:
+            with contextlib.suppress(Exception):
+                proc.terminate()
+        raise
+    finally:
+        pool.shutdown(wait=True)
+
+
+def _worker_init(parent_pid: int) -> None:
+    """Process-pool workers: die with the parent (even after ``kill -9``) and leave signals
+    to it (Ctrl-C in a terminal reaches the whole process group)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(1)
 
 
 def generate_dataset(
@@ -372,7 +507,7 @@ def generate_dataset(
     report = progress if callable(progress) else None
     image_kwargs = {"chunks": (1, *config.grid.shape), "compression": config.compression}
     try:
-        with atomic_path(target) as tmp, h5py.File(tmp, "w") as h5:
+        with atomic_path(target, overwrite=overwrite) as tmp, h5py.File(tmp, "w") as h5:
             h5.create_dataset("phantom", data=phantom_set.phantoms.astype(np.float32),
                               **image_kwargs)
             h5.create_dataset("label", data=phantom_set.labels)
@@ -382,15 +517,25 @@ def generate_dataset(
                                                dtype=np.float32, **image_kwargs)
                 for grp in groups for name in settings
             }
-            for start, stop, result in iter_simulated_chunks(phantom_set, config):
-                for grp, stacks in result.items():
-                    for name, stack in stacks.items():
-                        dsets[(grp, name)][start:stop] = stack
-                if bar is not None:
-                    bar.update(stop - start)
-                if report is not None:
-                    report(stop, n)
+            # close the chunk iterator at once on an error (its workers stop now, not at exit)
+            with contextlib.closing(iter_simulated_chunks(phantom_set, config)) as chunks:
+                for start, stop, result in chunks:
+                    for grp, stacks in result.items():
+                        for name, stack in stacks.items():
+                            dsets[(grp, name)][start:stop] = stack
+                    if bar is not None:
+                        bar.update(stop - start)
+                    if report is not None:
+                        report(stop, n)
+            if config.draws is not None:
+                combos = np.array([config.draws.draw(config.seed, i) for i in range(n)],
+                                  dtype=np.int64).reshape(n, 3)
+                h5.create_dataset("draw/tracer_index", data=combos[:, 0])
+                h5.create_dataset("draw/relaxation_index", data=combos[:, 1])
+                h5.create_dataset("draw/gradient_error_index", data=combos[:, 2])
             attrs = h5.attrs
+            attrs["draws_json"] = json.dumps(None if config.draws is None
+                                             else config.draws.as_dict())
             attrs["layout_version"] = LAYOUT_VERSION
             attrs["gradient_names"] = list(settings)
             attrs["gradients_t_per_m"] = [s.gradient_t_per_m for s in settings.values()]

@@ -213,6 +213,28 @@ def _half_crossing(x: np.ndarray, y: np.ndarray, i: int, half: float, step: int,
     return None
 
 
+def _scale_free_peaks(y: np.ndarray, span: float, min_prominence: float):
+    """Peak indices and prominences that do not depend on the intensity scale.
+
+    Peaks are found on the profile normalised to [0, 1] and rounded to 1e-9, so that the same
+    profile times 1e-3 or 1e3 (whose last bits differ) gives the same peaks. Equally high
+    neighbours (a flat or symmetric top, which scipy gives the full prominence each) count as one
+    peak unless the dip between them reaches ``min_prominence``.
+    """
+    from scipy.signal import find_peaks
+
+    yq = np.round((y - y.min()) / span, 9)
+    idx, props = find_peaks(yq, prominence=min_prominence)
+    keep: list[int] = []
+    proms: list[float] = []
+    for i, prom in zip(idx, props["prominences"], strict=False):
+        if keep and yq[i] == yq[keep[-1]] and yq[i] - yq[keep[-1]: i + 1].min() < min_prominence:
+            continue
+        keep.append(int(i))
+        proms.append(float(prom) * span)
+    return np.asarray(keep, dtype=np.int64), proms
+
+
 def analyse_profile(
     distance_mm,
     values,
@@ -230,8 +252,6 @@ def analyse_profile(
     >>> round(res.separation_mm, 3), round(res.main_peaks[0].fwhm_mm, 3), res.resolved
     (6.0, 2.355, True)
     """
-    from scipy.signal import find_peaks
-
     x = np.asarray(distance_mm, dtype=np.float64)
     y = np.asarray(values, dtype=np.float64)
     if x.ndim != 1 or y.shape != x.shape or len(x) < 3:
@@ -246,9 +266,9 @@ def analyse_profile(
     span = float(y.max() - y.min())
     if span == 0:
         raise ValueError(f"the profile is constant ({y[0]:g}): no peaks to measure")
-    idx, props = find_peaks(y, prominence=min_prominence * span)
+    idx, proms = _scale_free_peaks(y, span, min_prominence)
     peaks = []
-    for k, (i, prom) in enumerate(zip(idx, props["prominences"], strict=False)):
+    for k, (i, prom) in enumerate(zip(idx, proms, strict=False)):
         off, val = _parabola(y[i - 1], y[i], y[i + 1])
         pos = float(x[i] + off * (x[i + 1] - x[i - 1]) / 2.0)
         fwhm = None

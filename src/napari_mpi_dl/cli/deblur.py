@@ -30,6 +30,10 @@ def run(args: argparse.Namespace) -> int:
     from napari_mpi_dl.training.checkpoint import CheckpointError
 
     image = read_image(args.input)
+    if image.ndim == 3 and image.shape[-1] in (3, 4) and min(image.shape[:2]) > 4:
+        raise ValueError(f"{args.input} looks like a colour (RGB/RGBA) image of shape "
+                         f"{image.shape}; deblur takes grayscale native images (h, w) or a "
+                         "stack (n, h, w): convert it to one channel first")
     meta = read_image_metadata(args.input)
     try:
         model = load_deblurrer(args.weights, device=args.device)
@@ -37,7 +41,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"napari-mpi-dl deblur: error: {exc}", file=sys.stderr)
         return 2
     t0 = time.perf_counter()
-    out = deblur(image, model, batch_size=args.batch_size, num_threads=args.threads)
+    try:
+        out = deblur(image, model, batch_size=args.batch_size, num_threads=args.threads)
+    except ValueError as exc:
+        raise ValueError(f"{args.input}: {exc}") from None
     dt = time.perf_counter() - t0
     pixel = meta.get("pixel_mm")
     record = {k: v for k, v in meta.items() if k != "pixel_mm"}

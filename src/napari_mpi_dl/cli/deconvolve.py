@@ -130,7 +130,10 @@ def run(args: argparse.Namespace) -> int:
         "unsupervised-wiener": {"seed": args.seed},
     }[args.method]
     t0 = time.perf_counter()
-    result = deconvolve(image, psf, method=args.method, **options)
+    try:
+        result = deconvolve(image, psf, method=args.method, **options)
+    except ValueError as exc:
+        raise ValueError(f"{args.input}: {exc}") from None
     elapsed = time.perf_counter() - t0
     write_image(args.out, result.astype("float32"), pixel_mm=settings.grid.pixel_mm,
                 metadata={"kind": "deconvolved", "method": args.method, "options": options,

@@ -8,8 +8,13 @@ arguments, returns an exit code). Modules must not import torch at import time.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import importlib
+import re
+import signal
 import sys
+import threading
 
 from napari_mpi_dl import __version__
 
@@ -39,7 +44,65 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMAND_MODULES:
         importlib.import_module(name).register(sub)
+    _accept_negative_numbers(parser)
     return parser
+
+
+# "-1e-6", "-inf", "-.5" are values, not options (argparse only knows "-1" and "-1.5")
+_NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-(inf|infinity|nan)$",
+                              re.IGNORECASE)
+
+
+def _accept_negative_numbers(parser: argparse.ArgumentParser) -> None:
+    parser._negative_number_matcher = _NEGATIVE_NUMBER
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                _accept_negative_numbers(child)
+
+
+class Terminated(BaseException):
+    """Raised in the main thread on SIGTERM so that every ``finally`` and temporary-file cleanup
+    runs (the default action would end the process on the spot)."""
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated
+
+
+@contextlib.contextmanager
+def _signals_cleanup():
+    """SIGTERM raises :class:`Terminated`; SIGINT raises KeyboardInterrupt even when the shell
+    started us with SIGINT ignored (``cmd &`` in a script). Restored afterwards (tests call
+    :func:`main` in-process)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    signal.signal(signal.SIGTERM, _raise_terminated)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        for s, handler in old.items():
+            if handler is not None:
+                signal.signal(s, handler)
+
+
+def _os_error_line(exc: OSError) -> str:
+    """One line for an OSError: what failed and which file."""
+    from napari_mpi_dl.io.atomic import DiskFullError, OutputBusyError, OutputExistsError
+
+    if isinstance(exc, DiskFullError | OutputBusyError | OutputExistsError):
+        return exc.strerror or str(exc)
+    name = exc.filename
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return (f"no space left on device while writing {name or 'the output'}; the output "
+                "file was not completed")
+    if exc.strerror and name:
+        reason = exc.strerror
+        return reason if str(name) in reason else f"{reason}: {name}"
+    return str(exc)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,15 +111,32 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 2
+    prog = f"napari-mpi-dl {args.command}"
     try:
-        return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, KeyError) as exc:
+        with _signals_cleanup():
+            return int(args.func(args) or 0)
+    except (ValueError, KeyError) as exc:
         # Bad input: one clear line, no traceback.
-        print(f"napari-mpi-dl {args.command}: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
+    except FileNotFoundError as exc:
+        print(f"{prog}: error: {_os_error_line(exc)}", file=sys.stderr)
+        return 2
+    except MemoryError as exc:
+        detail = f" ({exc})" if str(exc) else ""
+        print(f"{prog}: error: not enough memory{detail}; use a smaller input or size",
+              file=sys.stderr)
+        return 1
+    except OSError as exc:
+        # environment problems (full disk, permissions, busy output): one line, no traceback
+        print(f"{prog}: error: {_os_error_line(exc)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
-        print(f"napari-mpi-dl {args.command}: interrupted", file=sys.stderr)
+        print(f"{prog}: interrupted (no half-written file is left)", file=sys.stderr)
         return 130
+    except Terminated:
+        print(f"{prog}: stopped by SIGTERM (no half-written file is left)", file=sys.stderr)
+        return 143
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -5,6 +5,7 @@ Examples::
     napari-mpi-dl simulate two-tube --gap-mm 1.4 -o native.tif
     napari-mpi-dl simulate mnist --index 7 --gradient-t-per-m high --snr-db 30 -o digit.npy
     napari-mpi-dl simulate --phantom-file my.tif --clip-negative --phantom-out p.tif -o n.tif
+    napari-mpi-dl simulate two-tube --tracer resovist --gradient-error 0.1 -o real.tif
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from napari_mpi_dl.cli._physics_options import (
     add_physics_arguments,
     grid_from_args,
     particle_from_args,
+    scanner_from_args,
 )
 
 PHANTOMS = ("two-tube", "mnist")
@@ -86,6 +88,7 @@ def build_phantom(args: argparse.Namespace, grid):
 
 def run(args: argparse.Namespace) -> int:
     from napari_mpi_dl.io.images import image_suffix, write_image
+    from napari_mpi_dl.physics.memory import check_simulation_memory
     from napari_mpi_dl.physics.native import simulate_native
     from napari_mpi_dl.physics.presets import gradient_from_preset
     from napari_mpi_dl.physics.settings import XSpaceSettings
@@ -96,10 +99,29 @@ def run(args: argparse.Namespace) -> int:
     grid = grid_from_args(args)
     settings = XSpaceSettings(particle=particle_from_args(args),
                               gradient_t_per_m=gradient_from_preset(args.gradient_t_per_m),
-                              scan_mode=args.scan_mode, grid=grid)
+                              scan_mode=args.scan_mode, grid=grid, **scanner_from_args(args))
+    check_simulation_memory(settings, args.method, snr_db=args.snr_db)  # before the phantom
     phantom, description = build_phantom(args, grid)
+    if not phantom.any():
+        raise ValueError(
+            f"the phantom is all zero on a grid of {grid.shape[0]} x {grid.shape[1]} pixels over "
+            f"{grid.fov_mm[0]:g} x {grid.fov_mm[1]:g} mm (pixel {grid.pixel_mm[0]:.4g} mm): "
+            "nothing to simulate; use more pixels (--size) or a smaller field of view "
+            "(--fov-mm)")
     native = simulate_native(phantom, settings, method=args.method, snr_db=args.snr_db,
                              seed=args.seed)
+    from napari_mpi_dl._validation import checked_result
+
+    try:
+        checked_result(native, name="the simulated image", source=phantom, float32=True)
+    except ValueError as exc:
+        if "all zero" not in str(exc):
+            raise
+        raise ValueError(
+            f"{exc}: a pixel of {grid.pixel_mm[0]:.4g} x {grid.pixel_mm[1]:.4g} mm "
+            f"({grid.shape[0]} x {grid.shape[1]} pixels over {grid.fov_mm[0]:g} x "
+            f"{grid.fov_mm[1]:g} mm) cannot sample the point-spread function; use more pixels "
+            "(--size) or a smaller field of view (--fov-mm)") from None
     from napari_mpi_dl.cli._physics_options import command_line
 
     meta = {"settings": settings.as_dict(), "method": args.method, "snr_db": args.snr_db,

@@ -149,17 +149,28 @@ def load_training_domains(args: argparse.Namespace, log=print):
     return domains
 
 
-def _install_signal_handlers(trainer) -> None:
+#: Exit status after a SIGTERM stop (128 + 15, what a shell reports for a process it ended), so
+#: that a scheduler can tell a stopped run from a finished one.
+EXIT_STOPPED_BY_SIGTERM = 143
+
+
+def _install_signal_handlers(trainer, received: list) -> None:
     """Ctrl-C (SIGINT) interrupts even when the shell started us with SIGINT ignored (``cmd &``
     in a script); SIGTERM (``kill``, batch schedulers) asks for a clean stop: the current step
-    finishes, a checkpoint and the weights are written."""
+    finishes, a checkpoint and the weights are written, and the run exits with
+    :data:`EXIT_STOPPED_BY_SIGTERM`. ``received`` collects the signals seen."""
     import signal
     import threading
 
     if threading.current_thread() is not threading.main_thread():
         return
+
+    def on_term(signum, frame) -> None:
+        received.append(signum)
+        trainer.request_stop()
+
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, lambda signum, frame: trainer.request_stop())
+    signal.signal(signal.SIGTERM, on_term)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -187,9 +198,15 @@ def run(args: argparse.Namespace) -> int:
         if args.resume is not None:
             path = ckpt_dir / LAST_CHECKPOINT if args.resume == "last" else Path(args.resume)
             step = trainer.resume(path)
+            if train_cfg.steps < step:
+                raise ValueError(
+                    f"the checkpoint {path} is at step {step}, beyond the {train_cfg.steps} "
+                    "steps asked for; --steps counts all steps from the start, so give more "
+                    f"than {step} to continue (nothing was changed)")
             log(f"resumed from {path} at step {step}")
         out = Path(args.out) if args.out else ckpt_dir / "dcgan_weights.pt"
-        _install_signal_handlers(trainer)
+        signals: list = []
+        _install_signal_handlers(trainer, signals)
         t0 = time.perf_counter()
         last_ckpt: str | None = None
         stopped_by_time = False
@@ -246,8 +263,15 @@ def run(args: argparse.Namespace) -> int:
             from napari_mpi_dl.io.atomic import write_text_atomic
 
             write_text_atomic(out.with_suffix(".json"), json.dumps(info, indent=2) + "\n")
-            print(f"trained {trainer.step} steps in {wall:.0f} s; weights: {out}; "
-                  f"checkpoint: {trainer.checkpoint_path()}")
+            if signals:
+                print(f"napari-mpi-dl train deblur: stopped by SIGTERM at step {trainer.step} of "
+                      f"{train_cfg.steps} after {wall:.0f} s; weights: {out}; checkpoint: "
+                      f"{trainer.checkpoint_path()} (continue with --resume)", file=sys.stderr)
+            else:
+                print(f"trained {trainer.step} steps in {wall:.0f} s; weights: {out}; "
+                      f"checkpoint: {trainer.checkpoint_path()}")
+        if signals:
+            return EXIT_STOPPED_BY_SIGTERM
         return 0
     except CheckpointError as exc:
         print(f"napari-mpi-dl train deblur: error: {exc}", file=sys.stderr)

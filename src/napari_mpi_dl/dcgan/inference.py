@@ -10,6 +10,7 @@ resampling) and mapped back to the input's [min, max] (see :mod:`napari_mpi_dl.d
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,9 +57,20 @@ def read_generator_state(path: str | os.PathLike) -> tuple[GeneratorConfig, dict
     napari_mpi_dl.training.checkpoint.CheckpointError
         If the file is missing, corrupted, or not DC_GAN weights.
     """
+    from napari_mpi_dl.contrastive.train import WEIGHTS_FORMAT as CONTRASTIVE_FORMAT
+    from napari_mpi_dl.contrastive.train import ZLIB_MAGIC
     from napari_mpi_dl.dcgan.train import CHECKPOINT_KIND, WEIGHTS_FORMAT, WEIGHTS_VERSION
 
+    contrastive = ckpt.CheckpointError(
+        f"{str(path)!r} is a contrastive model (MPI signal recovery/reconstruction), not DC_GAN "
+        "weights; use it with 'napari-mpi-dl contrastive', and give 'deblur --weights' a file "
+        "from 'napari-mpi-dl train deblur'")
+    with contextlib.suppress(OSError), open(path, "rb") as fh:
+        if fh.read(len(ZLIB_MAGIC)) == ZLIB_MAGIC:
+            raise contrastive
     payload = ckpt.read_torch_file(path, what="DC_GAN weights")
+    if isinstance(payload, dict) and payload.get("format") == CONTRASTIVE_FORMAT:
+        raise contrastive
     if not isinstance(payload, dict):
         raise ckpt.CheckpointError(f"{str(path)!r} is not a DC_GAN weights file")
     try:
@@ -111,6 +123,10 @@ def load_deblurrer(
             f"{str(path)!r} holds a generator {cfg}, expected {generator_config}")
     gen = ResnetGenerator(cfg)
     ckpt.load_state_dict_checked(gen, state, name="G", source=str(path))
+    if not any(bool(p.detach().any()) for p in gen.parameters()):
+        raise ckpt.CheckpointError(
+            f"{str(path)!r} holds a generator whose weights are all zero (damaged, or never "
+            "trained); it would turn every image into a constant")
     dev = choose_device(device)
     gen.to(dev).eval()
     for p in gen.parameters():
@@ -129,6 +145,42 @@ def _shipped_metadata() -> dict[str, Any]:
         return json.loads(resource_path(SHIPPED_METADATA).read_text())
     except (FileNotFoundError, ValueError):
         return {}
+
+
+#: Peak working memory of G on the CPU per pixel and per generator base width ``ngf`` (bytes):
+#: 400 B/pixel measured for ngf = 16 (512^2 and 1024^2 images, float32), with a 1.5 margin.
+BYTES_PER_PIXEL_PER_NGF = 1.5 * 400 / 16
+
+
+def estimate_memory_bytes(shape: tuple[int, int], model: Deblurrer, batch_size: int = 1) -> int:
+    """Working memory (bytes) that G needs for ``batch_size`` images of ``shape`` (h, w)."""
+    ngf = int(getattr(getattr(model.generator, "config", None), "ngf", 16))
+    return int(BYTES_PER_PIXEL_PER_NGF * ngf * shape[0] * shape[1] * batch_size)
+
+
+def _batch_that_fits(shape: tuple[int, ...], model: Deblurrer, batch_size: int) -> int:
+    """The batch size, lowered to what the free memory allows; ValueError if not one image
+    fits (checked before allocating anything large)."""
+    from napari_mpi_dl._memory import available_memory_bytes, format_bytes
+
+    n, h, w = shape
+    batch_size = max(1, min(batch_size, n))
+    if model.device.type == "cuda":
+        try:
+            free = int(torch.cuda.mem_get_info(model.device)[0])
+        except RuntimeError:
+            return batch_size
+    else:
+        free = available_memory_bytes()
+    if free is None:
+        return batch_size
+    one = estimate_memory_bytes((h, w), model)
+    if one > free:
+        raise ValueError(
+            f"deblurring an image of {h} x {w} pixels needs about {format_bytes(one)} of "
+            f"memory on {model.device}, only {format_bytes(free)} are available; crop or "
+            "downsample the image, or use a device with more memory")
+    return max(1, min(batch_size, free // one))
 
 
 def deblur(
@@ -165,6 +217,7 @@ def deblur(
         raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
     model = model or load_deblurrer()
     flat = arr.reshape((-1,) + arr.shape[-2:])
+    batch_size = _batch_that_fits(flat.shape, model, int(batch_size))
     norm, lo, hi = normalise(flat)
     outs = []
     with torch_threads(num_threads), torch.inference_mode():

@@ -33,15 +33,54 @@ def image_suffix(path: str | os.PathLike, *, name: str) -> str:
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """Read a .tif/.tiff or .npy image into a numpy array (any shape, original dtype)."""
     suffix = image_suffix(path, name="path")
-    if not Path(path).is_file():
+    p = Path(path)
+    if p.is_dir():
+        raise ValueError(f"{path} is a directory, expected an image file (.tif/.npy)")
+    if not p.is_file():
         raise FileNotFoundError(f"image file not found: {path}")
+    if p.stat().st_size == 0:
+        raise ValueError(f"{path} is empty (0 bytes); expected a {suffix} image")
     if suffix in NPY_SUFFIXES:
-        arr = np.load(path, allow_pickle=False)
+        arr = _load_npy(p)
     else:
-        import tifffile
+        arr = _load_tiff(p)
+    arr = np.asarray(arr)
+    if arr.size == 0:
+        raise ValueError(f"{path} holds an empty array (shape {arr.shape})")
+    if arr.dtype != bool and (not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr)):
+        raise ValueError(f"{path} must hold real numbers, got dtype {arr.dtype}")
+    return arr
 
-        arr = tifffile.imread(path)
-    return np.asarray(arr)
+
+def _load_npy(path: Path) -> np.ndarray:
+    try:
+        with open(path, "rb") as fh:
+            version = np.lib.format.read_magic(fh)
+            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                           else np.lib.format.read_array_header_2_0)
+            header = read_header(fh)
+    except (ValueError, EOFError, OSError) as exc:
+        raise ValueError(f"{path} is not a NumPy .npy file (bad header: {exc})") from None
+    shape, _, dtype = header
+    if dtype.hasobject:
+        raise ValueError(f"{path} holds Python objects (dtype {dtype}), not numbers; it is not "
+                         "an image")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, EOFError, OSError) as exc:
+        expected = int(np.prod(shape)) * dtype.itemsize
+        raise ValueError(f"{path} is truncated or damaged: the header announces {shape} "
+                         f"{dtype} ({expected} bytes of data) ({exc})") from None
+
+
+def _load_tiff(path: Path) -> np.ndarray:
+    import tifffile
+
+    try:
+        return tifffile.imread(path)
+    except (ValueError, EOFError, OSError, tifffile.TiffFileError) as exc:
+        raise ValueError(f"{path} cannot be read as a TIFF image: it is truncated, damaged "
+                         f"or not a TIFF file ({exc})") from None
 
 
 def read_image_metadata(path: str | os.PathLike) -> dict:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -33,11 +34,33 @@ from napari_mpi_dl.io.mdf_model import (
 )
 
 _MISSING = object()
+_MAX_PLAUSIBLE = 1e100  # no MPI signal comes near; squares of larger values overflow float64
 MDF_SUFFIXES = (".mdf", ".h5", ".hdf5", ".hdf")
 
 
 class MDFFormatError(ValueError):
     """The file is not a readable MDF file (or not the kind of MDF file asked for)."""
+
+
+#: What h5py raises inside a damaged file (bit flips: broken object headers, B-trees, heaps).
+_DAMAGE_ERRORS = (OSError, RuntimeError, KeyError, TypeError, IndexError)
+
+
+def explain_damage(func):
+    """Decorator for readers taking ``path`` first: h5py's low-level errors from a damaged file
+    become an :class:`MDFFormatError` naming the file (a missing file stays FileNotFoundError)."""
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(path, *args, **kwargs):
+        try:
+            return func(path, *args, **kwargs)
+        except FileNotFoundError:
+            raise
+        except _DAMAGE_ERRORS as exc:
+            raise MDFFormatError(f"{path}: the HDF5 structure is damaged ({type(exc).__name__}: "
+                                 f"{exc}); the file is corrupted or truncated") from None
+    return wrapper
 
 
 # --- opening and probing ---------------------------------------------------------------------
@@ -76,7 +99,7 @@ def mdf_kind(path: str | os.PathLike) -> str | None:
             if not _looks_like_mdf(f):
                 return None
             return _kind(f)
-    except (OSError, ValueError):
+    except (OSError, ValueError, RuntimeError, KeyError):
         return None
 
 
@@ -162,6 +185,9 @@ class _Reader:
 
 def _version(r: _Reader) -> tuple[int, ...]:
     text = r.string("/version", default="2.0")
+    if not re.fullmatch(r"\s*v?\d+(\.\d+)*\s*", text):
+        raise r.error(f"/version = {text!r} is not an MDF version number (expected e.g. "
+                      "'2.1.0')")
     parts = []
     for piece in text.strip().split("."):
         digits = "".join(ch for ch in piece if ch.isdigit())
@@ -209,7 +235,7 @@ def _read_header(r: _Reader) -> MDFHeader:
 
 def _read_drive(r: _Reader) -> DriveField:
     g = "/acquisition/drivefield"
-    base = r.scalar(f"{g}/baseFrequency")
+    base = _positive(r, f"{g}/baseFrequency", r.scalar(f"{g}/baseFrequency"), "Hz")
     dividers = np.asarray(r.get(f"{g}/divider"))
     if dividers.ndim == 0:
         dividers = dividers.reshape(1, 1)
@@ -217,6 +243,9 @@ def _read_drive(r: _Reader) -> DriveField:
         dividers = dividers[:, None]
     if dividers.ndim != 2 or dividers.size == 0:
         raise r.error(f"{g}/divider must have shape (D, F), got {dividers.shape}")
+    if not (np.issubdtype(dividers.dtype, np.number) and np.all(np.isfinite(dividers))
+            and np.all(dividers >= 1)):
+        raise r.error(f"{g}/divider must hold positive integers, got {dividers.ravel()[:6]}")
     d, nf = dividers.shape
     strength = np.asarray(r.get(f"{g}/strength"), dtype=np.float64)
     raw_shape = strength.shape
@@ -230,6 +259,8 @@ def _read_drive(r: _Reader) -> DriveField:
     if strength.ndim != 3 or strength.shape[1:] != (d, nf):
         raise r.error(f"{g}/strength has shape {raw_shape}, expected (J, D, F) with "
                       f"(D, F) = {(d, nf)} from {g}/divider")
+    if not np.all(np.isfinite(strength)):
+        raise r.error(f"{g}/strength contains NaN or infinite values")
     phase = _fit(r, f"{g}/phase", r.get(f"{g}/phase", default=0.0), strength.shape, float)
     waveform = _fit(r, f"{g}/waveform", r.get(f"{g}/waveform", default="sine"), (d, nf), object)
     cycle = r.scalar(f"{g}/cycle", f"{g}/period", default=None)
@@ -237,6 +268,13 @@ def _read_drive(r: _Reader) -> DriveField:
         cycle = math.lcm(*[int(v) for v in dividers.ravel()]) / base
     return DriveField(base_frequency_hz=base, dividers=dividers.astype(np.int64),
                       strength_t=strength, phase_rad=phase, waveform=waveform, cycle_s=cycle)
+
+
+def _positive(r: _Reader, name: str, value: float, unit: str) -> float:
+    """``value`` if it is a finite number > 0, else an error naming ``name``."""
+    if not (np.isfinite(value) and value > 0):
+        raise r.error(f"{name} = {value!r} {unit}; expected a positive, finite value")
+    return value
 
 
 def _fit(r: _Reader, name: str, value, shape: tuple[int, ...], dtype) -> np.ndarray:
@@ -271,7 +309,12 @@ def _read_receiver(r: _Reader, num_channels_from_data: int | None) -> Receiver:
     n = r.scalar(f"{g}/numChannels", default=num_channels_from_data, cast=int)
     if n is None:
         raise r.error(f"missing required dataset {g}/numChannels")
+    if n < 1:
+        raise r.error(f"{g}/numChannels = {n}; expected at least 1")
     v = r.scalar(f"{g}/numSamplingPoints", cast=int)
+    if v < 1:
+        raise r.error(f"{g}/numSamplingPoints = {v}; expected at least 1 sample per period")
+    bandwidth = _positive(r, f"{g}/bandwidth", r.scalar(f"{g}/bandwidth"), "Hz")
     factor = r.get(f"{g}/dataConversionFactor", default=None)
     if factor is not None:
         factor = np.asarray(factor, dtype=np.float64)
@@ -285,7 +328,7 @@ def _read_receiver(r: _Reader, num_channels_from_data: int | None) -> Receiver:
         tf = np.asarray(tf)
         if tf.dtype.kind != "c" and tf.shape[-1] == 2:
             tf = tf[..., 0] + 1j * tf[..., 1]
-    return Receiver(num_channels=n, bandwidth_hz=r.scalar(f"{g}/bandwidth"),
+    return Receiver(num_channels=n, bandwidth_hz=bandwidth,
                     num_sampling_points=v, unit=r.string(f"{g}/unit", default="V"),
                     data_conversion_factor=factor, transfer_function=tf)
 
@@ -330,6 +373,7 @@ def _read_raw(r: _Reader, version: tuple[int, ...]) -> _RawData:
         except ValueError:
             raise r.error(f"/measurement/data is Fourier transformed but real-valued with shape "
                           f"{ds.shape} (expected an r/i compound)") from None
+    _check_finite(r, "/measurement/data", data)
     if data.ndim == 3:  # MDF 2.0 drafts without the period axis
         data = data[:, None] if not fast else data[None]
     if data.ndim != 4:
@@ -353,12 +397,29 @@ def _read_raw(r: _Reader, version: tuple[int, ...]) -> _RawData:
     return _RawData(data, fourier, acq, is_bg, sel, r.flag("/measurement/isBackgroundCorrected"))
 
 
+def _check_finite(r: _Reader, name: str, data: np.ndarray) -> None:
+    if data.dtype.kind not in "biufc":
+        raise r.error(f"{name} has dtype {data.dtype}, expected numbers")
+    if data.dtype.kind in "fc":
+        bad = ~np.isfinite(data)
+        if bad.any():
+            first = np.unravel_index(int(np.argmax(bad)), data.shape)
+            raise r.error(f"{name} contains {int(bad.sum())} NaN or infinite value(s) (the "
+                          f"first at index {tuple(int(i) for i in first)}); the data are "
+                          "damaged")
+        peak = float(np.max(np.abs(data))) if data.size else 0.0
+        if peak > _MAX_PLAUSIBLE:
+            raise r.error(f"{name} holds values up to {peak:.3g}: computations with them "
+                          "would overflow; the data are damaged or wrongly scaled")
+
+
 def _read_raw_v1(r: _Reader) -> _RawData:
     f = r.f
     if "/calibration/dataFD" in f or "/calibration/dataTD" in f:
         fd = "/calibration/dataFD" in f
         name = "/calibration/dataFD" if fd else "/calibration/dataTD"
         data = np.asarray(f[name][()])
+        _check_finite(r, name, data)
         if fd:
             data = _as_complex_trailing(data)
         if data.ndim == 3:  # (C, K|Z, N)
@@ -371,6 +432,7 @@ def _read_raw_v1(r: _Reader) -> _RawData:
             raise r.error("missing measurement data (/measurement/data, or the MDF 1.x "
                           "/measurement/dataTD, /measurement/dataFD, /calibration/dataFD)")
         data = np.asarray(f[name][()])
+        _check_finite(r, name, data)
         if fd:
             data = _as_complex_trailing(data)
         if data.ndim == 3:  # (L, C, X)
@@ -442,7 +504,32 @@ def _common(r: _Reader):
     return header, drive, gradient, raw, receiver, freqs, idx
 
 
+def _grid_size(path, value, name: str = "/calibration/size") -> tuple[int, int, int]:
+    arr = np.asarray(value).ravel()
+    try:
+        ints = np.array([float(v) for v in arr])
+    except (TypeError, ValueError):
+        ints = None
+    if (ints is None or arr.dtype.kind not in "iuf" or ints.size != 3
+            or not np.all(np.isfinite(ints)) or np.any(ints != np.round(ints))
+            or np.any(ints < 1)):
+        raise MDFFormatError(f"{path}: {name} = {arr.tolist()!r} must hold 3 positive "
+                             "integers (voxels along x, y, z)")
+    return tuple(int(v) for v in ints)
+
+
+def _field_of_view(path, name: str, value) -> np.ndarray:
+    arr = np.asarray(value)
+    ok = arr.dtype.kind in "iuf" and arr.size == 3
+    fov = arr.astype(np.float64).ravel() if ok else None
+    if not ok or not (np.all(np.isfinite(fov)) and np.all(fov > 0)):
+        raise MDFFormatError(f"{path}: {name} = {arr.ravel().tolist()!r} m; expected 3 positive, "
+                             "finite lengths in m")
+    return fov
+
+
 # --- public readers ---------------------------------------------------------------------------
+@explain_damage
 def read_system_matrix(path: str | os.PathLike, *, background_correction: bool = True,
                        apply_conversion: bool = True) -> MDFSystemMatrix:
     """Read a system matrix; foreground columns (J, C, K, O) plus background frames and metadata.
@@ -488,14 +575,20 @@ def read_system_matrix(path: str | os.PathLike, *, background_correction: bool =
     fg_order, bg_order = raw.acquisition_index[fg_sel], raw.acquisition_index[bg_sel]
     n_vox = fg.shape[-1]
     if size is None:
-        size = np.array([n_vox, 1, 1])
-    size = tuple(int(s) for s in np.asarray(size).ravel())
-    if len(size) != 3 or int(np.prod(size)) != n_vox:
+        raise MDFFormatError(f"{path}: missing /calibration/size; the grid of its {n_vox} "
+                             "voxels is unknown (write size = [nx, ny, nz])")
+    size = _grid_size(path, size)
+    if int(np.prod(size)) != n_vox:
         raise MDFFormatError(f"{path}: /calibration/size = {list(size)} describes "
                              f"{int(np.prod(size))} voxels but the file holds {n_vox} "
                              "foreground frames")
     if fov is None:
-        fov = np.full(3, np.nan)
+        raise MDFFormatError(f"{path}: missing /calibration/fieldOfView; the voxel size is "
+                             "unknown (write fieldOfView = [fx, fy, fz] in m)")
+    fov = _field_of_view(path, "/calibration/fieldOfView", fov)
+    if not np.any(np.abs(fg) > 0):
+        raise MDFFormatError(f"{path}: the system matrix is all zero (no foreground frame "
+                             "holds a signal); nothing can be reconstructed with it")
     snr, snr_source = None, "unavailable"
     if snr_file is not None:
         snr = np.asarray(snr_file, dtype=np.float64)
@@ -506,6 +599,9 @@ def read_system_matrix(path: str | os.PathLike, *, background_correction: bool =
         if snr.shape[1:] != fg.shape[1:3]:
             raise MDFFormatError(f"{path}: /calibration/snr has shape {snr.shape}, expected "
                                  f"(J, C, K) = {fg.shape[:3]}")
+        if not np.all(np.isfinite(snr)):
+            raise MDFFormatError(f"{path}: /calibration/snr contains "
+                                 f"{int(np.sum(~np.isfinite(snr)))} NaN or infinite values")
         snr_source = "file"
     elif bg.shape[-1] >= 2:
         snr, snr_source = snr_per_frequency(fg, bg), "computed"
@@ -526,6 +622,7 @@ def read_system_matrix(path: str | os.PathLike, *, background_correction: bool =
     )
 
 
+@explain_damage
 def read_measurement(path: str | os.PathLike, *, apply_conversion: bool = True) -> MDFMeasurement:
     """Read a measurement: all frames (N, J, C, V|K) in acquisition order and the metadata."""
     with _open(path) as f:
@@ -556,6 +653,7 @@ def read_measurement(path: str | os.PathLike, *, apply_conversion: bool = True) 
     )
 
 
+@explain_damage
 def read_reconstruction(path: str | os.PathLike) -> MDFReconstruction:
     """Read ``/reconstruction`` (data (Q, P, S), grid)."""
     with _open(path) as f:
@@ -582,6 +680,7 @@ def read_reconstruction(path: str | os.PathLike) -> MDFReconstruction:
                              header=header, parameters=params)
 
 
+@explain_damage
 def read_mdf(path: str | os.PathLike, **kwargs):
     """Read any MDF file: a system matrix, a measurement or a reconstruction."""
     with _open(path) as f:
@@ -598,6 +697,7 @@ def read_mdf(path: str | os.PathLike, **kwargs):
     raise MDFFormatError(f"{path}: MDF file without /measurement/data or /reconstruction/data")
 
 
+@explain_damage
 def read_acquisition(path: str | os.PathLike) -> tuple[DriveField, int, float, int]:
     """Only the sequence of a file: ``(drive field, samples per period, bandwidth in Hz,
     receive channels)``: cheap, for matching measurements with system matrices."""

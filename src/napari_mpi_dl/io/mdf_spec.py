@@ -220,7 +220,14 @@ def validate_mdf(path: str | os.PathLike, *, kind: str = "any") -> list[str]:
 
     ``kind="system_matrix"`` also requires ``/measurement`` and ``/calibration``;
     ``kind="measurement"`` requires ``/measurement``. An empty list means the file conforms.
+    A damaged HDF5 structure raises ``MDFFormatError`` naming the file.
     """
+    from napari_mpi_dl.io.mdf_read import explain_damage
+
+    return explain_damage(_validate_mdf)(path, kind=kind)
+
+
+def _validate_mdf(path: str | os.PathLike, *, kind: str = "any") -> list[str]:
     import h5py
 
     with h5py.File(path, "r") as f:

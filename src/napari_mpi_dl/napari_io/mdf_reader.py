@@ -35,8 +35,12 @@ def get_reader(path):
 
 
 def _is_mdf(path) -> bool:
+    """``.mdf`` files are always ours (a damaged one then gets a clear error instead of napari's
+    "no reader"); ``.h5``/``.hdf5`` files only when they hold MDF content."""
     p = str(path)
-    return p.lower().endswith(MDF_SUFFIXES) and os.path.isfile(p) and mdf_kind(p) is not None
+    if not (p.lower().endswith(MDF_SUFFIXES) and os.path.isfile(p)):
+        return False
+    return p.lower().endswith(".mdf") or mdf_kind(p) is not None
 
 
 def read_mdf_layers(path) -> list[tuple]:

@@ -382,6 +382,14 @@ def deconvolve(image, psf, *, method: Method = "wiener", **options) -> np.ndarra
              "unsupervised-wiener": unsupervised_wiener}
     if method not in funcs:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    arr = np.asarray(image)
+    if arr.size and np.issubdtype(arr.dtype, np.number) and not np.iscomplexobj(arr):
+        with np.errstate(invalid="ignore"):
+            if np.nanmax(arr) <= 0 < -np.nanmin(arr):
+                raise ValueError(
+                    f"image has no positive values (max {np.nanmax(arr):.4g}): a native MPI "
+                    "image is a non-negative intensity map; an all-negative image cannot be "
+                    "deconvolved (inverted or background-subtracted twice?)")
     try:
         return funcs[method](image, psf, **options)
     except TypeError as exc:  # unknown option name: say so as a ValueError

@@ -220,8 +220,15 @@ def reconstruct(sm: MDFSystemMatrix, meas: MDFMeasurement,
                 settings: ReconstructionSettings | None = None, *,
                 callback: Callable[[int, np.ndarray], None] | None = None
                 ) -> ReconstructionResult:
-    """Reconstruct ``meas`` with ``sm`` (see the module docstring); ``callback(sweep, x)``."""
-    return prepare_reconstruction(sm, meas, settings).run(callback)
+    """Reconstruct ``meas`` with ``sm`` (see the module docstring); ``callback(sweep, x)``.
+
+    Raises ``ValueError`` when the result is not finite (overflow with extreme data)."""
+    result = prepare_reconstruction(sm, meas, settings).run(callback)
+    if not np.all(np.isfinite(result.images)):
+        raise ValueError(f"the reconstruction of {meas.source or 'the measurement'} with "
+                         f"{sm.source or 'the system matrix'} overflowed to NaN/infinity; "
+                         "check the scale of both files")
+    return result
 
 
 def _tracer_concentration(sm: MDFSystemMatrix) -> float:

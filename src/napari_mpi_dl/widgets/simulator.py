@@ -51,6 +51,10 @@ class SimulationRequest:
     method: str = "analytic"
     snr_db: float | None = None
     seed: int = 0
+    tracer: str = ""  # "" = one core size (diameter, temperature, relaxation above)
+    gradient_error: float = 0.0
+    gradient_anisotropy: float = 0.0
+    partial_fov_mm: float = 0.0  # 0 = drive the whole FOV
 
 
 @dataclass
@@ -126,10 +130,23 @@ def run_simulation(request: SimulationRequest):
         else:
             raise ValueError(f"phantom source must be one of {PHANTOM_SOURCES}, "
                              f"got {request.source!r}")
-    particle = Particle(diameter_nm=request.diameter_nm, temperature_k=request.temperature_k,
-                        relaxation_time_s=request.relaxation_time_s)
+    if request.tracer:
+        from napari_mpi_dl.physics.tracers import tracer_preset
+
+        particle = tracer_preset(request.tracer)
+    else:
+        particle = Particle(diameter_nm=request.diameter_nm, temperature_k=request.temperature_k,
+                            relaxation_time_s=request.relaxation_time_s)
+    partial = None
+    if request.partial_fov_mm > 0:
+        from napari_mpi_dl.physics.partial_fov import PartialFOV
+
+        partial = PartialFOV(width_mm=request.partial_fov_mm)
     settings = XSpaceSettings(particle=particle, gradient_t_per_m=request.gradient_t_per_m,
-                              scan_mode=request.scan_mode, grid=grid)
+                              scan_mode=request.scan_mode, grid=grid,
+                              gradient_error=request.gradient_error,
+                              gradient_anisotropy=request.gradient_anisotropy,
+                              partial_fov=partial)
     yield Step(1, 3, f"simulating ({request.method})")
     native = NativeSimulator(settings).simulate(phantom, method=request.method,
                                                 snr_db=request.snr_db, seed=request.seed)
@@ -173,7 +190,8 @@ class SimulatorWidget(Container):
                                           max=1000.0, step=1.0)
         self.relaxation_time_us = FloatSpinBox(
             label="relaxation time (µs)", value=0.0, min=0.0, max=1000.0, step=0.5,
-            tooltip="Debye relaxation time; > 0 needs the 'signal' method")
+            tooltip="Debye relaxation time (one core size)")
+        self._build_tracer_scanner_group()
         self.scan_mode = ComboBox(label="scan mode", choices=("x", "y", "isotropic"))
         self.method = ComboBox(label="method", choices=("analytic", "signal"))
         self.add_noise = CheckBox(label="add white noise", value=False)
@@ -188,8 +206,9 @@ class SimulatorWidget(Container):
             self.source, self.gap_mm, self.tube_diameter_mm, self.tube_orientation,
             self.mnist_index, self.image_layer, self.clip_negative, self.fov_mm, self.size_px,
             self.gradient_preset, self.gradient_t_per_m, self.diameter_nm, self.temperature_k,
-            self.relaxation_time_us, self.scan_mode, self.method, self.add_noise, self.snr_db,
-            self.seed, self.replace, self.run_button, self.stop_button, self.status,
+            self.relaxation_time_us, self.tracer_scanner, self.scan_mode, self.method,
+            self.add_noise, self.snr_db, self.seed, self.replace, self.run_button,
+            self.stop_button, self.status,
         ])
         self.source.changed.connect(self._update_visibility)
         self.add_noise.changed.connect(self._update_visibility)
@@ -209,6 +228,26 @@ class SimulatorWidget(Container):
     def worker(self):
         """The running worker, or None."""
         return self.jobs.worker
+
+    def _build_tracer_scanner_group(self) -> None:
+        """Compact "Tracer / scanner" group: tracer preset and scanner imperfections."""
+        from napari_mpi_dl.physics.tracers import TRACER_NAMES
+
+        self.tracer = ComboBox(label="tracer", choices=("one core size",) + TRACER_NAMES,
+                               value="one core size",
+                               tooltip="preset size distribution + relaxation (docs/tracers.md)")
+        self.gradient_error_pct = FloatSpinBox(
+            label="gradient error (%)", value=0.0, min=-50.0, max=100.0, step=1.0,
+            tooltip="true gradient = nominal x (1 + error)")
+        self.gradient_anisotropy_pct = FloatSpinBox(
+            label="Gy/Gx - 1 (%)", value=0.0, min=-50.0, max=100.0, step=1.0)
+        self.partial_fov_mm = FloatSpinBox(
+            label="partial FOV (mm)", value=0.0, min=0.0, max=500.0, step=0.5,
+            tooltip="0 = drive the whole FOV; else partial FOVs with DC loss + recovery")
+        self.tracer_scanner = Container(
+            label="Tracer / scanner", labels=True,
+            widgets=[self.tracer, self.gradient_error_pct, self.gradient_anisotropy_pct,
+                     self.partial_fov_mm])
 
     # --- controls -------------------------------------------------------------------------
     def _image_layer_choices(self, _widget=None):
@@ -261,6 +300,10 @@ class SimulatorWidget(Container):
             relaxation_time_s=self.relaxation_time_us.value * 1e-6,
             scan_mode=self.scan_mode.value, method=self.method.value,
             snr_db=self.snr_db.value if self.add_noise.value else None, seed=self.seed.value,
+            tracer="" if self.tracer.value == "one core size" else self.tracer.value,
+            gradient_error=self.gradient_error_pct.value / 100.0,
+            gradient_anisotropy=self.gradient_anisotropy_pct.value / 100.0,
+            partial_fov_mm=self.partial_fov_mm.value,
         )
 
     # --- running --------------------------------------------------------------------------
