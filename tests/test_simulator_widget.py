@@ -165,7 +165,9 @@ def test_tracer_scanner_group_reaches_the_physics_and_metadata(make_napari_viewe
     widget.gradient_error_pct.value = 10.0
     widget.partial_fov_mm.value = 6.0
     _run(widget, qtbot)
-    native = viewer.layers[OUTPUT_NAME]
+    (native,) = _ours(viewer, " native")
+    assert native.name == ("two-tube 1.4 mm, 1.35 T/m, perimag, G error +10 %, Gy/Gx +0 %, "
+                           "partial FOV 6 mm native")
     meta = native.metadata["settings"]
     assert meta["particle"]["name"] == "perimag"
     assert meta["gradient_error"] == pytest.approx(0.1)

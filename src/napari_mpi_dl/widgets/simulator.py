@@ -75,7 +75,13 @@ def run_label(request: SimulationRequest) -> str:
         phantom = f"MNIST {int(request.mnist_index)}"
     else:
         phantom = request.image_name or "image"
-    parts = [phantom, f"{request.gradient_t_per_m:g} T/m", f"{request.diameter_nm:g} nm"]
+    particle = request.tracer or f"{request.diameter_nm:g} nm"
+    parts = [phantom, f"{request.gradient_t_per_m:g} T/m", particle]
+    if request.gradient_error or request.gradient_anisotropy:
+        parts.append(f"G error {100 * request.gradient_error:+g} %, "
+                     f"Gy/Gx {100 * request.gradient_anisotropy:+g} %")
+    if request.partial_fov_mm > 0:
+        parts.append(f"partial FOV {request.partial_fov_mm:g} mm")
     if request.method != "analytic":
         parts.append(request.method)
     if request.relaxation_time_s > 0:
