@@ -5,7 +5,6 @@ import argparse
 
 from napari_mpi_dl.cli.main import build_parser
 
-
 OTHER_SPELLINGS = {"--weight", "--weights-file", "--model-weights", "--dev", "--cuda",
                    "--num-threads", "--torch-threads", "--nthreads", "--outdir", "--out-dir"}
 
