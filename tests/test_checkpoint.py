@@ -135,5 +135,5 @@ def test_cli_deblur_writes_same_shape(tmp_path, weights):
     img = np.random.default_rng(0).random((3, 25, 31))
     np.save(tmp_path / "in.npy", img)
     assert main(["deblur", str(tmp_path / "in.npy"), "--out", str(tmp_path / "o.npy"),
-                 "--weights", str(weights), "--device", "cpu"]) == 0
+                 "--weights", str(weights), "--device", "cpu", "--force"]) == 0
     assert np.load(tmp_path / "o.npy").shape == img.shape

@@ -226,7 +226,8 @@ def generate_domains(
         x_phantoms=len(ix), y_phantoms=len(iy), noisy=snr_db is not None, snr_db=snr_db,
         seed=seed, rl_iterations=int(rl_iterations) if y_source == "deconvolved" else None,
         mnist_indices=chosen.tolist(), pixel_mm=list(low.settings.grid.pixel_mm),
-        fov_mm=list(low.settings.grid.fov_mm),
+        fov_mm=list(low.settings.grid.fov_mm), image_shape=list(low.settings.grid.shape),
+        settings=low.settings.as_dict(),
     )
 
 

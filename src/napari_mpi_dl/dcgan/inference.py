@@ -79,8 +79,12 @@ def read_generator_state(path: str | os.PathLike) -> tuple[GeneratorConfig, dict
                 raise ckpt.CheckpointError(
                     f"{str(path)!r} uses weights format {payload['format_version']}; this "
                     f"version of napari-mpi-dl reads up to {WEIGHTS_VERSION}")
-            return (GeneratorConfig(**payload["generator"]), payload["state_dict"],
-                    dict(payload.get("info", {}), step=payload.get("step")))
+            info = dict(payload.get("info", {}), step=payload.get("step"))
+            if payload.get("card") is not None:
+                from napari_mpi_dl.dcgan.card import ModelCard
+
+                info["card"] = ModelCard.from_dict(payload["card"]).to_dict()
+            return GeneratorConfig(**payload["generator"]), payload["state_dict"], info
         if payload.get("format") == ckpt.CHECKPOINT_FORMAT:
             if payload.get("kind") != CHECKPOINT_KIND:
                 raise ckpt.CheckpointError(
@@ -189,8 +193,20 @@ def deblur(
     *,
     batch_size: int = 16,
     num_threads: int | None = None,
+    pixel_mm: tuple[float, float] | None = None,
+    scan_mode: str | None = None,
+    physics: dict | None = None,
+    force: bool = False,
+    physical: bool | None = None,
 ) -> np.ndarray:
     """Deblur one native image (h, w) or a stack (..., h, w); returns float32 of the same shape.
+
+    Without ``pixel_mm`` and ``scan_mode`` the generator runs on the image's own pixels. With
+    them (physically aware route, :mod:`napari_mpi_dl.dcgan.resample`), the image is checked
+    against the model's card (:mod:`napari_mpi_dl.dcgan.card`), transposed if its scan axis is
+    the other one, resampled (intensity-conserving) to the model's pixel size, deblurred, and
+    brought back to its own grid; an input the card does not cover raises
+    :class:`~napari_mpi_dl.dcgan.card.ModelCardMismatch` unless ``force`` (then it warns).
 
     Parameters
     ----------
@@ -202,6 +218,20 @@ def deblur(
         Images per forward pass for stacks.
     num_threads : int, optional
         ``torch.set_num_threads`` during the call (CPU); None leaves torch's setting.
+    pixel_mm : (float, float), optional
+        The input's pixel size (dy, dx) in mm.
+    scan_mode : {"x", "y", "isotropic"}, optional
+        The input's scan mode.
+    physics : dict, optional
+        Further input facts checked against the card (``gradient_t_per_m``,
+        ``core_diameter_nm``, ``relaxation_time_s``; see :func:`card.input_physics`).
+    force : bool
+        Deblur an input the card does not cover (with a warning) instead of raising.
+    physical : bool, optional
+        Take the physically aware route (check, orient, resample); default: when any of
+        ``pixel_mm``, ``scan_mode``, ``physics`` is given. True with nothing known raises
+        :class:`~napari_mpi_dl.dcgan.card.ModelCardMismatch` ("pixel size unknown") unless
+        ``force``.
     """
     arr = np.asarray(image)
     if arr.ndim < 2:
@@ -216,6 +246,14 @@ def deblur(
     if int(batch_size) < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
     model = model or load_deblurrer()
+    if physical is None:
+        physical = pixel_mm is not None or scan_mode is not None or bool(physics)
+    if physical:
+        from napari_mpi_dl.dcgan.resample import deblur_checked
+
+        return deblur_checked(arr, model, pixel_mm=pixel_mm, scan_mode=scan_mode,
+                              physics=physics, force=force, run=lambda a: deblur(
+                                  a, model, batch_size=batch_size, num_threads=num_threads))
     flat = arr.reshape((-1,) + arr.shape[-2:])
     batch_size = _batch_that_fits(flat.shape, model, int(batch_size))
     norm, lo, hi = normalise(flat)
