@@ -3,6 +3,10 @@
 * Inference: median wall time of :func:`napari_mpi_dl.dcgan.inference.deblur` on one 101 x 101
   native image (normalisation + generator + de-normalisation), and per image in a batch of 16.
   Goal (issue 4): median under 20 ms on the CPU with 2 threads.
+* Physically aware inference (model card check, scan-axis transposition, intensity-conserving
+  resampling to the model's pixel size and back): median per 101 x 101 image of each route
+  beside the plain one, timed round-robin in the same run; goal (issue 12): under 20 ms with
+  2 threads, resampling included.
 * Training: steps per second of the shipped configuration (ngf 16, 4 blocks, ndf 32, whole
   101 x 101 images, batch 1: one D and one G update per step) on the CPU, and on CUDA if
   available.
@@ -56,6 +60,49 @@ def bench_inference(threads: int, repeats: int, device: str = "cpu",
             "batch16_per_image_ms": 1000 * statistics.median(batched) / 16}
 
 
+#: Physically aware routes timed against the plain one (same image, same run, interleaved):
+#: name -> (pixel size (dy, dx) in mm, scan mode) of the 101 x 101 input.
+PHYSICAL_ROUTES = {
+    "card check only (0.198 mm, x-scan)": ((20 / 101, 20 / 101), "x"),
+    "transposed (0.198 mm, y-scan)": ((20 / 101, 20 / 101), "y"),
+    "resampled (0.25 mm -> 128 x 128 and back)": ((0.25, 0.25), "x"),
+    "resampled + transposed (0.15 mm, y-scan)": ((0.15, 0.15), "y"),
+}
+
+
+def bench_physical(threads: int, repeats: int, device: str = "cpu",
+                   weights: str | None = None) -> dict:
+    """Median ms per 101 x 101 image: plain :func:`deblur` (the reference) and each physically
+    aware route of :data:`PHYSICAL_ROUTES`, timed round-robin in the same loop (a loaded
+    machine slows all of them alike), with their ratios to the plain route."""
+    import torch
+
+    from napari_mpi_dl.dcgan.inference import deblur, load_deblurrer
+    from napari_mpi_dl.phantoms.two_tube import two_tube_phantom
+    from napari_mpi_dl.physics.native import simulate_native
+
+    torch.set_num_threads(threads)
+    model = load_deblurrer(weights, device=device)
+    image = simulate_native(two_tube_phantom(gap_mm=1.8))
+    calls = {"plain": lambda: deblur(image, model)}
+    for name, (pixel, scan) in PHYSICAL_ROUTES.items():
+        calls[name] = (lambda p=pixel, m=scan: deblur(image, model, pixel_mm=p, scan_mode=m))
+    times: dict[str, list[float]] = {k: [] for k in calls}
+    for _ in range(5):
+        for f in calls.values():
+            f()
+    for _ in range(repeats):
+        for name, f in calls.items():
+            t0 = time.perf_counter()
+            f()
+            if device.startswith("cuda"):
+                torch.cuda.synchronize()
+            times[name].append(time.perf_counter() - t0)
+    med = {k: 1000 * statistics.median(v) for k, v in times.items()}
+    return {"device": device, "threads": threads, "repeats": repeats, "median_ms": med,
+            "ratio_to_plain": {k: v / med["plain"] for k, v in med.items()}}
+
+
 def bench_training(threads: int, steps: int, device: str = "cpu") -> dict:
     import torch
 
@@ -103,6 +150,11 @@ def main(argv=None) -> int:
               f"{r['single_median_ms']:.1f} ms (p90 {r['single_p90_ms']:.1f}); batch of 16 "
               f"{r['batch16_median_ms']:.1f} ms = {r['batch16_per_image_ms']:.2f} ms/image")
         results["runs"].append({"kind": "inference", **r})
+        ph = bench_physical(args.threads, args.repeats, dev, args.weights)
+        for name, ms in ph["median_ms"].items():
+            print(f"  101x101 {name}: median {ms:.1f} ms ({ph['ratio_to_plain'][name]:.2f} x "
+                  "plain)")
+        results["runs"].append({"kind": "inference_physical", **ph})
         if args.skip_training:
             continue
         t = bench_training(args.threads, args.train_steps, dev)

@@ -226,3 +226,43 @@ def test_cli_reads_pixel_size_and_scan_mode_from_tiff_metadata(tmp_path, shipped
                                atol=1e-5)
     meta = read_image_metadata(tmp_path / "o.tif")
     assert meta["pixel_mm"] == [0.5, 0.5] and meta["input_scan_mode"] == "y"
+
+
+# ---- Deblur dock ---------------------------------------------------------------------------
+def _click(qtbot, button) -> None:
+    from qtpy.QtCore import Qt
+
+    qtbot.mouseClick(getattr(button, "native", button), Qt.MouseButton.LeftButton)
+
+
+def test_dock_shows_the_card_and_warns_on_a_layer_it_does_not_cover(make_napari_viewer,
+                                                                     qtbot):
+    from napari_mpi_dl.physics.settings import XSpaceSettings
+    from napari_mpi_dl.widgets.deblur import DeblurWidget
+
+    viewer = make_napari_viewer()
+    img = _tubes_y_scan().astype(np.float32)
+    iso = XSpaceSettings(scan_mode="isotropic").as_dict()
+    layer = viewer.add_image(img, name="iso", scale=(0.198, 0.198), units=("mm", "mm"),
+                             metadata={"settings": iso})
+    dock = DeblurWidget(viewer)
+    viewer.window.add_dock_widget(dock)
+    qtbot.waitUntil(lambda: dock._card_worker is None, timeout=60_000)
+    assert "0.198 mm pixels" in dock._card.value and "x-scan" in dock._card.value
+    assert "1.35 T/m" in dock._card.tooltip and "provenance" in dock._card.tooltip
+    _click(qtbot, dock._run)
+    qtbot.waitUntil(lambda: dock.worker is None, timeout=60_000)
+    assert "scan mode differs: the input is an isotropic scan" in dock._card_warning.value
+    out = viewer.layers["iso deblurred (DC_GAN)"]        # warned, not refused
+    assert out.data.shape == layer.data.shape
+    assert out.metadata["card_warning"].startswith("warning: scan mode differs")
+
+    # the same image declared a y-scan (the dock's choice): no warning, the transposed route
+    dock._scan.value = "y"
+    _click(qtbot, dock._run)
+    qtbot.waitUntil(lambda: dock.worker is None, timeout=60_000)
+    assert dock._card_warning.value == ""
+    from napari_mpi_dl.dcgan.inference import deblur, load_deblurrer
+
+    expected = deblur(img, load_deblurrer(device="cpu"), pixel_mm=(0.198, 0.198), scan_mode="y")
+    np.testing.assert_allclose(viewer.layers[-1].data, expected, atol=1e-5)

@@ -14,29 +14,61 @@ from pathlib import Path
 import numpy as np
 from magicgui.widgets import ComboBox, Container, FileEdit, Label, PushButton
 
+from napari_mpi_dl.dcgan.card import CardWarning
 from napari_mpi_dl.widgets._jobs import JobRunner, Step, warm_up
 from napari_mpi_dl.widgets._layers import same_place_kwargs
+from napari_mpi_dl.widgets._model_card import (
+    SCAN_CHOICES,
+    SCAN_FROM_METADATA,
+    CardProblems,
+    layer_input_facts,
+    start_card_reader,
+)
 
 SHIPPED_LABEL = "(shipped weights)"
 TITLE = "Deblur (DC_GAN)"
 
 
-def deblur_planes(image: np.ndarray, weights: str | None, device: str):
+def deblur_planes(image: np.ndarray, weights: str | None, device: str,
+                  facts: dict | None = None):
     """Generator run in the worker: yields :class:`Step` per plane, returns the result.
+
+    ``facts`` (``pixel_mm``, ``scan_mode``, ``physics`` of the layer) select the physically
+    aware route: the layer is checked against the model card (a :class:`CardProblems` is
+    yielded when the card does not cover it, and the layer is deblurred anyway, transposed
+    and resampled as far as the known facts allow).
 
     Returns ``(deblurred float32 array of the input's shape, weights source)``.
     """
+    import warnings
+
+    from napari_mpi_dl.dcgan.card import model_card
     from napari_mpi_dl.dcgan.inference import deblur, load_deblurrer
 
     arr = np.asarray(image)
     planes = arr.reshape((-1,) + arr.shape[-2:])
     yield Step(0, len(planes), "loading the weights ...")
     model = load_deblurrer(weights or None, device=device)
+    if facts is not None:
+        coverage = model_card(model).check_input(
+            pixel_mm=facts.get("pixel_mm"), scan_mode=facts.get("scan_mode"),
+            **dict(facts.get("physics") or {}))
+        if not coverage.covered:
+            yield CardProblems(coverage.message())
     out = np.empty(planes.shape, dtype=np.float32)
     for i, plane in enumerate(planes):
-        out[i] = deblur(plane, model)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", CardWarning)  # reported once, above
+            out[i] = deblur(plane, model, **_route(facts))
         yield Step(i + 1, len(planes), f"deblurring plane {i + 1}/{len(planes)}")
     return out.reshape(arr.shape), model.source
+
+
+def _route(facts: dict | None) -> dict:
+    if facts is None:
+        return {}
+    return {"pixel_mm": facts.get("pixel_mm"), "scan_mode": facts.get("scan_mode"),
+            "physics": facts.get("physics"), "force": True, "physical": True}
 
 
 def weights_field_path(value) -> str | None:
@@ -65,15 +97,43 @@ class DeblurWidget(Container):
         self._weights.value = ""
         self._weights_note = Label(value=f"empty: {SHIPPED_LABEL}")
         self._device = ComboBox(label="device", choices=["auto", "cpu"], value="auto")
+        self._scan = ComboBox(label="scan mode", choices=SCAN_CHOICES, value=SCAN_FROM_METADATA,
+                              tooltip="scan mode of the layer; the pixel size comes from the "
+                                      "layer's scale in mm or its metadata")
+        self._card = Label(value="model: reading the card ...")
+        self._card_warning = Label(value="")
         self._run = PushButton(text="Deblur")
         self._status = Label(value="")
-        super().__init__(widgets=[self._image, self._weights, self._weights_note, self._device,
-                                  self._run, self._status])
+        super().__init__(widgets=[self._image, self._weights, self._weights_note, self._card,
+                                  self._scan, self._device, self._run, self._card_warning,
+                                  self._status])
         self.jobs = JobRunner(TITLE, self._set_status, self._set_busy)
         self._run.changed.connect(self._on_run_clicked)
         napari_viewer.layers.events.inserted.connect(self._image.reset_choices)
         napari_viewer.layers.events.removed.connect(self._image.reset_choices)
         self._warm = warm_up(("torch", "napari_mpi_dl.dcgan.inference"), self._on_devices)
+        self._card_worker = None
+        self._weights.changed.connect(self._read_card)
+        self._read_card()
+
+    def _read_card(self, _value=None) -> None:
+        """Show the chosen weights' card (read in a worker: it needs torch)."""
+        self._card.value = "model: reading the card ..."
+        self._card_worker = start_card_reader(self.weights_path, self._show_card)
+
+    def _show_card(self, result) -> None:
+        summary, text = result
+        self._card.value = summary
+        self._card.tooltip = text
+        self._card_worker = None
+
+    def _on_card_problems(self, item) -> None:
+        if isinstance(item, CardProblems):
+            from napari.utils.notifications import show_warning
+
+            self._card_warning.value = f"warning: {item.message}"
+            self._card_warning.tooltip = item.message
+            show_warning(f"{TITLE}: the model's card does not cover this layer: {item.message}")
 
     @property
     def worker(self):
@@ -115,12 +175,17 @@ class DeblurWidget(Container):
             self._status.value = ("RGB layers are not native MPI images: choose a single-channel "
                                   "(grey-scale) layer")
             return None
-        return self.jobs.start(deblur_planes, data, self.weights_path, self._device.value,
-                               on_returned=lambda result: self._add_result(layer, *result))
+        self._card_warning.value = ""
+        facts = layer_input_facts(layer, self._scan.value)
+        return self.jobs.start(deblur_planes, data, self.weights_path, self._device.value, facts,
+                               on_returned=lambda result: self._add_result(layer, *result),
+                               on_yielded=self._on_card_problems)
 
     def _add_result(self, layer, data: np.ndarray, source: str) -> None:
         meta = dict(layer.metadata)
-        meta.update({"deblurred_by": "DC_GAN", "weights": source, "source_layer": layer.name})
+        meta.update({"deblurred_by": "DC_GAN", "weights": source, "source_layer": layer.name,
+                     "model_card": self._card.value,
+                     "card_warning": self._card_warning.value or None})
         self._viewer.add_image(
             data, name=f"{layer.name} deblurred (DC_GAN)", metadata=meta,
             colormap=layer.colormap.name, **same_place_kwargs(layer))

@@ -1,0 +1,66 @@
+"""The Deblur dock's model-card parts: what a layer says about itself (pixel size, scan mode,
+physics) and the card of the chosen weights, read in a worker thread (reading a weights file
+needs torch, which the main thread never imports).
+
+Nothing here imports napari, Qt or torch at module import.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+SCAN_FROM_METADATA = "from layer metadata"
+SCAN_CHOICES = (SCAN_FROM_METADATA, "x", "y", "isotropic")
+MM_UNITS = ("mm", "millimeter", "millimetre")
+
+
+class CardProblems(NamedTuple):
+    """Yielded by the deblur job when the card does not cover the layer (shown as a warning)."""
+
+    message: str
+
+
+def layer_input_facts(layer, scan_choice: str = SCAN_FROM_METADATA) -> dict:
+    """``pixel_mm``, ``scan_mode`` and ``physics`` of an image layer for the model card check.
+
+    Pixel size: the layer's scale when its last two axes are in mm, else the metadata's
+    ``pixel_mm`` or simulator record; scan mode: ``scan_choice`` unless it is
+    :data:`SCAN_FROM_METADATA`, then the metadata's simulator record. Unknown facts are None.
+    """
+    from napari_mpi_dl.dcgan.card import input_physics
+
+    physics = input_physics(dict(getattr(layer, "metadata", None) or {}))
+    pixel = physics.pop("pixel_mm", None)
+    scan = physics.pop("scan_mode", None)
+    units = tuple(str(u).lower() for u in getattr(layer, "units", ()))[-2:]
+    if len(units) == 2 and all(u in MM_UNITS for u in units):
+        scale = tuple(float(s) for s in np.asarray(layer.scale)[-2:])
+        if all(np.isfinite(s) and s > 0 for s in scale):
+            pixel = scale
+    if scan_choice != SCAN_FROM_METADATA:
+        scan = scan_choice
+    return {"pixel_mm": pixel, "scan_mode": scan, "physics": physics}
+
+
+def read_card_job(weights: str | None):
+    """Worker job: ``(summary line, full text)`` of the weights' card (errors as text)."""
+    from napari_mpi_dl.dcgan.card import read_card
+
+    try:
+        source, card = read_card(weights or None)
+    except Exception as exc:  # noqa: BLE001 - shown in the dock, the run reports it properly
+        return f"model card: cannot read the weights ({type(exc).__name__})", str(exc)
+    return f"model: {card.summary()}", f"{source}\n{card.format_text()}"
+
+
+def start_card_reader(weights: str | None, on_done):
+    """Read the card of ``weights`` in a worker; ``on_done((summary, text))`` in the main
+    thread. Returns the worker."""
+    from napari.qt.threading import create_worker
+
+    worker = create_worker(read_card_job, weights, _start_thread=False, _ignore_errors=True)
+    worker.returned.connect(on_done)
+    worker.start()
+    return worker
