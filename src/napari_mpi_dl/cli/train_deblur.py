@@ -41,6 +41,9 @@ def register(tasks) -> None:
                           "/native/high for --y-source native_high) or a .npz domains cache")
     src.add_argument("--generate", type=int, metavar="N",
                      help="simulate now from N MNIST training digits (0-1499)")
+    from napari_mpi_dl.cli import _train_own_data
+
+    _train_own_data.add_options(p, src)
     data.add_argument("--y-source", choices=("deconvolved", "native_high"), default="deconvolved")
     data.add_argument("--y-phantoms", type=int, default=None,
                       help="with --generate: phantoms used for domain Y (default N/2)")
@@ -131,8 +134,12 @@ def build_configs(args: argparse.Namespace, n_smaller_domain: int, world_size: i
 
 
 def load_training_domains(args: argparse.Namespace, log=print):
+    from napari_mpi_dl.cli import _train_own_data
     from napari_mpi_dl.dcgan import data as dcdata
 
+    own = _train_own_data.load_domains(args, log)
+    if own is not None:
+        return own
     if args.data:
         return dcdata.load_any(args.data, y_source=args.y_source,
                                include_noisy=not args.no_noisy, split_seed=args.seed)
@@ -190,11 +197,16 @@ def run(args: argparse.Namespace) -> int:
     ctx = distributed.init_from_env(device.type)
     log = print if ctx.is_main else (lambda *a, **k: None)
     try:
+        from napari_mpi_dl.cli import _train_own_data
+
         domains = load_training_domains(args, log)
+        _train_own_data.prepare(args)
         model_cfg, train_cfg = build_configs(
             args, min(len(domains.x), len(domains.y)), ctx.world_size)
         ckpt_dir = Path(args.checkpoint_dir)
         trainer = DCGANTrainer(domains, model_cfg, train_cfg, checkpoint_dir=ckpt_dir, dist=ctx)
+        if args.resume is None:
+            _train_own_data.apply_finetune(trainer, args, log)
         if args.resume is not None:
             path = ckpt_dir / LAST_CHECKPOINT if args.resume == "last" else Path(args.resume)
             step = trainer.resume(path)
@@ -259,7 +271,13 @@ def run(args: argparse.Namespace) -> int:
                 "stopped_by_time_limit": stopped_by_time, "seed": train_cfg.seed,
                 "wall_time_s": round(wall, 1),
             }
-            trainer.export_weights(out, info=info)
+            validation = _train_own_data.validation_losses(trainer, domains)
+            if validation is not None:
+                info["validation"] = validation
+                log(f"validation losses ({validation['images']} held-out images): "
+                    + " ".join(f"{k}={v:.3f}" for k, v in validation.items() if k != "images"))
+            trainer.export_weights(out, info=info,
+                                   card=_train_own_data.card_for(args, domains, info))
             from napari_mpi_dl.io.atomic import write_text_atomic
 
             write_text_atomic(out.with_suffix(".json"), json.dumps(info, indent=2) + "\n")

@@ -334,7 +334,7 @@ def card_from_info(info: dict | None) -> ModelCard:
         kw["image_shape"] = _pair(data["image_shape"], "image_shape", kind=int)
     if data.get("fov_mm"):
         kw["fov_mm"] = _pair(data["fov_mm"], "fov_mm")
-    phys = input_physics({"settings": data.get("settings")})
+    phys = input_physics({"settings": data.get("settings"), "scan_mode": data.get("scan_mode")})
     if "scan_mode" in phys:
         kw["scan_modes"] = (phys["scan_mode"],)
     for key in ("gradient_t_per_m", "core_diameter_nm", "relaxation_time_s"):

@@ -62,6 +62,8 @@ class Domains:
     x: np.ndarray
     y: np.ndarray
     info: dict[str, Any]
+    #: Held-out images (never sampled for training), when the data have a validation split.
+    validation: Domains | None = None
 
     def __post_init__(self) -> None:
         for name in ("x", "y"):
@@ -257,7 +259,8 @@ def save_domains(path: str | os.PathLike, domains: Domains) -> Path:
 
 
 def load_saved_domains(path: str | os.PathLike) -> Domains:
-    """Read domains cached by :func:`save_domains`."""
+    """Read domains cached by :func:`save_domains`, or a plain ``np.savez(x=..., y=...)`` of
+    raw (n, h, w) stacks (each image then normalised on its own)."""
     import json
 
     p = Path(path)
@@ -265,6 +268,14 @@ def load_saved_domains(path: str | os.PathLike) -> Domains:
         raise FileNotFoundError(f"domains file {str(p)!r} does not exist")
     try:
         with np.load(p, allow_pickle=False) as d:
+            missing = [k for k in ("x", "y") if k not in d.files]
+            if missing:
+                raise ValueError(f"it needs arrays 'x' (natives) and 'y' (deblurred images), "
+                                 f"it holds {d.files}")
+            if "info" not in d.files:
+                x, y = (np.asarray(d[k], np.float64) for k in ("x", "y"))
+                x, y = (a[None] if a.ndim == 2 else a for a in (x, y))
+                return Domains.from_arrays(x, y, source=str(p), plain_arrays=True)
             return Domains(np.asarray(d["x"], np.float32), np.asarray(d["y"], np.float32),
                            json.loads(str(d["info"])))
     except (KeyError, OSError, ValueError) as exc:
