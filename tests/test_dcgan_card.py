@@ -108,6 +108,19 @@ def test_input_physics_reads_the_simulator_record():
     assert facts == {"pixel_mm": (0.5, 0.4), "scan_mode": "y", "gradient_t_per_m": 2.0,
                      "core_diameter_nm": 25.0, "relaxation_time_s": 0.0}
     assert input_physics({}) == {}
+    from napari_mpi_dl.physics.tracers import TRACER_PRESETS
+
+    resovist = XSpaceSettings(particle=TRACER_PRESETS["resovist"]).as_dict()
+    facts = input_physics({"settings": resovist})
+    assert facts["core_sizes"] == ((6.0, 0.3), (22.0, 0.15))
+    assert facts["relaxation_time_s"] == 4e-6          # the tracer's largest
+    cov = shipped_card().check_input(pixel_mm=(0.198, 0.198), scan_mode="x",
+                                     **{k: v for k, v in facts.items()
+                                        if k not in ("pixel_mm", "scan_mode")})
+    assert "tracer differs: the input's cores are 6 nm (sigma 0.3)" in cov.message()
+    assert "relaxation differs: the input has 4 us" in cov.message()
+    ideal = input_physics({"settings": XSpaceSettings(particle=TRACER_PRESETS["ideal"]).as_dict()})
+    assert ideal["core_diameter_nm"] == 25.0 and "core_sizes" not in ideal
 
 
 # ---- resampling ----------------------------------------------------------------------------

@@ -92,3 +92,39 @@ def test_tif_folder_and_npy_train_with_crops_and_write_the_card(tmp_path, capsys
     assert main(["deblur", str(tmp_path / "x" / "n0.tif"), "--out", str(tmp_path / "o.tif"),
                  "--weights", str(out), "--device", "cpu"]) == 0
     assert read_image(tmp_path / "o.tif").shape == (80, 80)
+
+
+def test_training_dock_trains_from_the_users_layers_and_the_result_deblurs(
+        make_napari_viewer, qtbot, tmp_path):
+    from dcgan_helpers import tiny_model_config
+
+    from napari_mpi_dl.dcgan.card import read_card
+    from napari_mpi_dl.dcgan.inference import deblur, load_deblurrer
+    from napari_mpi_dl.widgets.train_dock import LAYERS_SOURCE, TrainDock
+
+    viewer = make_napari_viewer()
+    dock = TrainDock(viewer)
+    viewer.window.add_dock_widget(dock)
+    # layers a user adds after opening the dock: a stack of natives in mm, a 2D reference set
+    viewer.add_image(blobs(3, 72, 4.0, 1) * 9.0, name="my natives", scale=(1, 0.3, 0.3),
+                     units=("pixel", "mm", "mm"), metadata={"settings": {"scan_mode": "x"}})
+    viewer.add_image(blobs(3, 72, 1.5, 2), name="my references")
+    dock.model_config = tiny_model_config()
+    dock.source.setCurrentText(LAYERS_SOURCE)
+    dock.x_layer.setCurrentText("my natives")
+    dock.y_layer.setCurrentText("my references")
+    dock.epochs.setValue(1)
+    dock.device.setCurrentText("cpu")
+    dock.start_button.click()
+    qtbot.waitUntil(lambda: dock.worker is None, timeout=60_000)
+    trainer = dock.trainer
+    assert trainer is not None and trainer.step == trainer.config.steps >= 1
+    assert trainer.domains.info["x_validation_images"] == 1
+    assert trainer.domains.x.shape[1:] == (72, 72)
+    w = dock.save_weights(tmp_path / "mine.pt")
+    _, card = read_card(w)
+    assert card.pixel_mm == (0.3, 0.3) and card.scan_modes == ("x",)
+    assert "napari layers" in card.data
+    out = deblur(viewer.layers["my natives"].data, load_deblurrer(w, device="cpu"),
+                 pixel_mm=(0.3, 0.3), scan_mode="x")
+    assert out.shape == (3, 72, 72) and np.all(np.isfinite(out))

@@ -208,6 +208,7 @@ class ModelCard:
         gradient_t_per_m: float | None = None,
         core_diameter_nm: float | None = None,
         relaxation_time_s: float | None = None,
+        core_sizes: tuple[tuple[float, float], ...] | None = None,
     ) -> Coverage:
         """Does this card cover an input with these properties? (None = the input's is unknown)
 
@@ -218,7 +219,11 @@ class ModelCard:
         scan_mode : {"x", "y", "isotropic"} or None
             Input scan mode.
         gradient_t_per_m, core_diameter_nm, relaxation_time_s : float, optional
-            Input physics when its metadata states it; checked against the card's ranges.
+            Input physics when its metadata states it; checked against the card's ranges
+            (``relaxation_time_s``: the largest relaxation time of the tracer).
+        core_sizes : ((median_nm, sigma), ...), optional
+            A core-size distribution (lognormal components); every median must lie in the
+            card's core-diameter range, and a spread is not covered by a one-size card.
         """
         problems: list[str] = []
         if scan_mode is not None and scan_mode not in SCAN_MODES:
@@ -263,6 +268,14 @@ class ModelCard:
                           PHYSICS_TOLERANCE)
         self._check_range(problems, "core diameter", core_diameter_nm, self.core_diameter_nm,
                           "nm", PHYSICS_TOLERANCE)
+        if core_sizes and self.core_diameter_nm is not None:
+            lo, hi = self.core_diameter_nm
+            text = ", ".join(f"{m:g} nm (sigma {sg:g})" for m, sg in core_sizes)
+            outside = [m for m, _ in core_sizes
+                       if not lo * (1 - PHYSICS_TOLERANCE) <= m <= hi * (1 + PHYSICS_TOLERANCE)]
+            if outside or (lo == hi and any(sg > 0 for _, sg in core_sizes)):
+                problems.append(f"tracer differs: the input's cores are {text}, the model was "
+                                f"trained on {self.tracer_short()}")
         if relaxation_time_s is not None and self.relaxation_time_s is not None:
             lo, hi = self.relaxation_time_s
             if not lo - 1e-9 <= relaxation_time_s <= hi + 1e-9:  # 1 ns: float round-off
@@ -304,8 +317,16 @@ def input_physics(metadata: dict | None) -> dict[str, Any]:
         if isinstance(particle, dict):
             if isinstance(particle.get("diameter_nm"), int | float):
                 out["core_diameter_nm"] = float(particle["diameter_nm"])
-            if isinstance(particle.get("relaxation_time_s"), int | float):
-                out["relaxation_time_s"] = float(particle["relaxation_time_s"])
+            sizes = particle.get("sizes")
+            if isinstance(sizes, list) and sizes and all(isinstance(c, dict) for c in sizes):
+                if len(sizes) == 1 and not sizes[0].get("sigma"):
+                    out["core_diameter_nm"] = float(sizes[0]["median_nm"])
+                else:
+                    out["core_sizes"] = tuple((float(c["median_nm"]), float(c.get("sigma", 0)))
+                                              for c in sizes)
+            relax = particle.get("relaxation_time_max_s", particle.get("relaxation_time_s"))
+            if isinstance(relax, int | float):
+                out["relaxation_time_s"] = float(relax)
         grid = settings.get("grid")
         if "pixel_mm" not in out and isinstance(grid, dict) and grid.get("shape") \
                 and grid.get("fov_mm"):

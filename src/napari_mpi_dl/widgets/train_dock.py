@@ -18,6 +18,7 @@ from qtpy.QtWidgets import QComboBox, QDoubleSpinBox, QFormLayout, QLineEdit, QS
 from napari_mpi_dl.widgets._training_dock import TrainingDock, browse_row, relay_reports
 
 PREVIEW_LAYER = "DC_GAN preview"
+LAYERS_SOURCE = "image layers"
 PLOT_INTERVAL_S = 1.0
 MAX_PLOTTED_POINTS = 500
 PLOTTED = ("G", "D", "NCE1", "NCE2", "idt")
@@ -41,7 +42,16 @@ def _training_run(request: dict):
     from napari_mpi_dl.dcgan import data as dcdata
     from napari_mpi_dl.dcgan.train import DCGANTrainer
 
-    if request["source"] == "file":
+    import dataclasses
+
+    if request["source"] == "layers":
+        from napari_mpi_dl.widgets._own_layers import layer_domains
+
+        yield "status", "cropping and normalising the layers ..."
+        domains = layer_domains(request)
+        request = {**request,
+                   "train": dataclasses.replace(request["train"], crop_size=None)}  # cropped
+    elif request["source"] == "file":
         yield "status", f"reading {request['path']} ..."
         domains = dcdata.load_any(request["path"], split_seed=request["train"].seed)
     else:
@@ -53,7 +63,6 @@ def _training_run(request: dict):
             box.append((done, total))
 
         domains = dcdata.generate_domains(n, seed=request["train"].seed, progress=progress)
-    import dataclasses
 
     train_cfg = request["train"]
     if request.get("epochs") is not None:
@@ -90,8 +99,16 @@ class TrainDock(TrainingDock):
 
         form = QFormLayout()
         self.source = QComboBox()
-        self.source.addItems(["generate now", "file"])
+        self.source.addItems(["generate now", "file", LAYERS_SOURCE])
         form.addRow("data", self.source)
+        self.x_layer, self.y_layer = QComboBox(), QComboBox()
+        self.x_layer.setToolTip("your native images (a 2D layer or a stack), any size")
+        self.y_layer.setToolTip("your deblurred reference images (unpaired with X)")
+        form.addRow("X layer (natives)", self.x_layer)
+        form.addRow("Y layer (references)", self.y_layer)
+        self._refresh_layer_choices()
+        napari_viewer.layers.events.inserted.connect(self._refresh_layer_choices)
+        napari_viewer.layers.events.removed.connect(self._refresh_layer_choices)
         self.n_phantoms = QSpinBox(minimum=4, maximum=1500, value=200)
         form.addRow("phantoms (generate)", self.n_phantoms)
         self.path = QLineEdit()
@@ -122,9 +139,16 @@ class TrainDock(TrainingDock):
         """The run's settings as plain values (safe to hand to the worker thread)."""
         from napari_mpi_dl.dcgan.config import TrainConfig
 
-        source = "file" if self.source.currentText() == "file" else "generate"
+        source = {"file": "file", LAYERS_SOURCE: "layers"}.get(self.source.currentText(),
+                                                                "generate")
         if source == "file" and not self.path.text().strip():
             raise ValueError("choose a data file (or 'generate now')")
+        layers = {}
+        if source == "layers":
+            from napari_mpi_dl.widgets._own_layers import layer_request
+
+            layers = layer_request(self.viewer, self.x_layer.currentText(),
+                                   self.y_layer.currentText())
         train = TrainConfig(
             steps=1, batch_size=self.batch.value(),
             crop_size=self.crop.value() or None, lr=self.lr.value(),
@@ -134,7 +158,19 @@ class TrainDock(TrainingDock):
         return {"source": source, "path": self.path.text().strip(),
                 "n_phantoms": self.n_phantoms.value(), "epochs": self.epochs.value(),
                 "train": train, "model": self.model_config,
-                "checkpoint_dir": self.checkpoint_dir.text().strip() or None}
+                "checkpoint_dir": self.checkpoint_dir.text().strip() or None, **layers}
+
+    def _refresh_layer_choices(self, _event=None) -> None:
+        from napari.layers import Image
+
+        names = [layer.name for layer in self.viewer.layers
+                 if isinstance(layer, Image) and layer.name != PREVIEW_LAYER]
+        for box in (self.x_layer, self.y_layer):
+            current = box.currentText()
+            box.clear()
+            box.addItems(names)
+            if current in names:
+                box.setCurrentText(current)
 
     def _before_run(self) -> None:
         super()._before_run()
@@ -186,4 +222,6 @@ class TrainDock(TrainingDock):
             self.status.setText(f"stopped at step {trainer.step} of {trainer.config.steps}")
 
     def _export_info(self) -> dict:
-        return {"trained_in": "napari dock", "steps": self.trainer.step}
+        # the data record gives the saved weights' model card (pixel size, scan mode, sizes)
+        data = {k: v for k, v in self.trainer.domains.info.items() if k != "mnist_indices"}
+        return {"trained_in": "napari dock", "steps": self.trainer.step, "data": data}
