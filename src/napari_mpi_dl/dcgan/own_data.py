@@ -19,7 +19,6 @@ Nothing here imports torch.
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 from typing import Any
 
