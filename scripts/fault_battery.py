@@ -330,8 +330,8 @@ def _wait_for(cond, timeout):
 # ---------------------------------------------------------------- dataset faults
 
 
-DATASET = ["dataset", "mnist", "--split", "all", "--size", 151, "--no-progress",
-           "--gradients", "low", "high", "2.0"]
+DATASET = ["dataset", "mnist", "--split", "all", "-n", 800, "--size", 151, "--no-progress",
+           "--chunk-size", 10]
 
 
 def _children(pid: int) -> list[int]:
@@ -368,7 +368,7 @@ def dataset_cases(tmp: Path) -> None:
                     hint="user.h5")
     # two concurrent writers
     out2 = tmp / "both.h5"
-    procs = [subprocess.Popen([*CLI, *map(str, DATASET), "-n", "400", "--seed", str(i), "-o",
+    procs = [subprocess.Popen([*CLI, *map(str, DATASET), "--seed", str(i), "-o",
                                out2], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True, env=env()) for i in range(2)]
     res = [p.communicate(timeout=300) for p in procs]
@@ -593,6 +593,8 @@ def main(argv=None) -> int:
                 fn(d)
             except Exception as exc:  # noqa: BLE001 - the battery itself must finish
                 record(f"{name} (battery error)", "crash", f"{type(exc).__name__}: {exc}")
+            if args.json:  # after every group: a timeout keeps what was done
+                Path(args.json).write_text(json.dumps(RESULTS, indent=1))
     counts = Counter(v for _, v, _ in RESULTS)
     order = ("ok", "clear", "unclear", "crash", "silent", "lost")
     print(f"\ntried {len(RESULTS)}: " + ", ".join(f"{k} {counts.get(k, 0)}" for k in order)

@@ -117,6 +117,12 @@ def test_cli_train_resume_and_export(tmp_path, capsys):
 
     info = json.loads(weights.with_suffix(".json").read_text())
     assert info["steps"] == 3 and info["seed"] == 0 and "torch_version" in info
+    # --steps below the checkpoint's step: an error, and the weights are not rewritten
+    before = weights.read_bytes()
+    assert main(_cli_args(data, tmp_path, "--steps", "1", "--resume")) == 2
+    err = capsys.readouterr().err
+    assert "is at step 3, beyond the 1 steps asked for" in err and "nothing was changed" in err
+    assert weights.read_bytes() == before
 
 
 def test_cli_ctrl_c_keeps_the_last_checkpoint(tmp_path, monkeypatch, capsys):

@@ -128,3 +128,22 @@ def test_manifest_declares_both_docks_and_their_menus():
     menus = {key: [item.command for item in items] for key, items in pm.contributions.menus.items()}
     assert "napari-mpi-dl.profile_widget" in menus["napari/layers/measure"]
     assert "napari-mpi-dl.deconvolution_widget" in menus["napari/layers/filter"]
+
+
+def test_nan_input_gives_one_notification_and_no_traceback(make_napari_viewer, qtbot,
+                                                            monkeypatch, capsys):
+    import napari.utils.notifications as notifications
+
+    shown = []
+    monkeypatch.setattr(notifications, "show_error", shown.append)
+    viewer = make_napari_viewer()
+    bad = np.zeros((21, 21))
+    bad[3, 4] = np.nan
+    viewer.add_image(bad, name="nan")
+    widget = DeconvolutionWidget(viewer)
+    widget.run()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=30000)
+    assert len(shown) == 1 and ("NaN" in shown[0] or "finite" in shown[0]), shown
+    assert widget._status.value.startswith("error:")
+    assert "Traceback" not in capsys.readouterr().err
+    assert len(viewer.layers) == 1

@@ -23,6 +23,16 @@ from napari_mpi_dl.phantoms.two_tube import PROTOCOL_GAPS_MM, two_tube_phantom
 from napari_mpi_dl.physics.noise import measured_snr_db
 from napari_mpi_dl.physics.presets import LOW_GRADIENT_T_PER_M
 
+@pytest.fixture
+def clean_registry():
+    from napari_mpi_dl.analysis import protocol
+
+    saved = dict(protocol._REGISTRY)
+    yield
+    protocol._REGISTRY.clear()
+    protocol._REGISTRY.update(saved)
+
+
 REQUIRED = ("ideal", "relaxation", "gradient-error", "y-scan", "isotropic", "tubes-across",
             "fov-32mm", "noise-20db", "noise-30db")
 
@@ -340,3 +350,13 @@ def test_identical_kernels_are_deconvolved_once(monkeypatch):
     assert (a.psnr_db, a.dip) == (b.psnr_db, b.dip)
     assert 0 < b.runtime_s <= a.runtime_s  # the reused result reports its computation time
     assert c.psnr_db != a.psnr_db
+
+
+def test_a_restoration_with_negative_peaks_is_scored_not_fatal(clean_registry):
+    from napari_mpi_dl.analysis.protocol import register_method
+
+    # an offset image: its profile's two main peaks are negative (as Wiener ringing can give)
+    register_method("inverted", lambda native, context: native - native.max() - 1.0)
+    row = run_protocol(ProtocolConfig(gaps_mm=(3.0,), methods=("inverted",))).rows[0]
+    assert (row.dip, row.resolved, row.n_peaks) == (0.0, False, 0)
+    assert np.isfinite(row.psnr_db)

@@ -132,3 +132,13 @@ def test_cli_refuses_a_huge_image_with_one_line(tmp_path, capsys):
     assert rc != 0 and not out.exists()
     assert len(err.splitlines()) == 1
     assert "100000 x 100000 pixels" in err and "needs about" in err and "available" in err
+
+
+def test_small_simulations_skip_reading_the_available_memory(monkeypatch):
+    def unreadable():
+        raise AssertionError("read for a small simulation")
+
+    monkeypatch.setattr(memory, "available_memory_bytes", unreadable)
+    assert NativeSimulator().simulate(np.ones((101, 101))).shape == (101, 101)
+    with pytest.raises(AssertionError, match="small"):  # large ones still read it
+        check_simulation_memory(XSpaceSettings(grid=ImageGrid(shape=(3000, 3000))))

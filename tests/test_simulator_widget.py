@@ -165,7 +165,9 @@ def test_tracer_scanner_group_reaches_the_physics_and_metadata(make_napari_viewe
     widget.gradient_error_pct.value = 10.0
     widget.partial_fov_mm.value = 6.0
     _run(widget, qtbot)
-    native = [layer for layer in viewer.layers if layer.metadata.get("kind") == "native"][-1]
+    (native,) = _ours(viewer, " native")
+    assert native.name == ("two-tube 1.4 mm, 1.35 T/m, perimag, G error +10 %, Gy/Gx +0 %, "
+                           "partial FOV 6 mm native")
     meta = native.metadata["settings"]
     assert meta["particle"]["name"] == "perimag"
     assert meta["gradient_error"] == pytest.approx(0.1)
@@ -178,3 +180,41 @@ def test_tracer_scanner_group_reaches_the_physics_and_metadata(make_napari_viewe
         XSpaceSettings(grid=grid, particle=tracer_preset("perimag"), gradient_error=0.1,
                        partial_fov=PartialFOV(6.0)))
     np.testing.assert_allclose(native.data, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_a_run_that_would_not_fit_is_refused_with_size_and_memory(make_napari_viewer, qtbot,
+                                                                   monkeypatch):
+    import napari.utils.notifications as notifications
+
+    from napari_mpi_dl.physics import memory
+
+    shown = []
+    monkeypatch.setattr(notifications, "show_error", shown.append)
+    monkeypatch.setattr(memory, "available_memory_bytes", lambda: 50_000_000)  # a small machine
+    viewer = make_napari_viewer()
+    widget = SimulatorWidget(viewer)
+    widget.size_px.value = 401
+    widget.method.value = "signal"
+    _run(widget, qtbot)
+    text = widget.status.value
+    assert text.startswith("error:") and "401 x 401" in text and "50 MB" in text, text
+    assert len(shown) == 1 and len(viewer.layers) == 0
+
+
+def test_stop_ends_a_long_signal_simulation_within_a_second(make_napari_viewer, qtbot):
+    import time
+
+    viewer = make_napari_viewer()
+    widget = SimulatorWidget(viewer)
+    widget.size_px.value = 401  # ~5 s of signal-level simulation on 2 cores
+    widget.method.value = "signal"
+    _click(qtbot, widget.run_button)
+    qtbot.waitUntil(lambda: widget.status.value.startswith("simulating"), timeout=TIMEOUT_MS)
+    qtbot.wait(300)
+    t0 = time.perf_counter()
+    _click(qtbot, widget.stop_button)
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=TIMEOUT_MS)
+    elapsed = time.perf_counter() - t0
+    print(f"simulation stopped {elapsed * 1000:.0f} ms after Stop")
+    assert elapsed < 1.0
+    assert widget.status.value == "stopped" and len(viewer.layers) == 0

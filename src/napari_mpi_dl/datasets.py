@@ -506,52 +506,76 @@ def generate_dataset(
         bar = tqdm(total=n, unit="image", desc=f"simulating {n} phantoms")
     report = progress if callable(progress) else None
     image_kwargs = {"chunks": (1, *config.grid.shape), "compression": config.compression}
+    if config.compression is None:  # HDF5 cannot always fail cleanly on a full disk: check first
+        from napari_mpi_dl.io.atomic import ensure_free_space
+
+        images = n * int(np.prod(config.grid.shape)) * (1 + len(groups) * len(settings))
+        ensure_free_space(target, 4 * images + 2**20)
     try:
-        with atomic_path(target, overwrite=overwrite) as tmp, h5py.File(tmp, "w") as h5:
-            h5.create_dataset("phantom", data=phantom_set.phantoms.astype(np.float32),
-                              **image_kwargs)
-            h5.create_dataset("label", data=phantom_set.labels)
-            h5.create_dataset("source_index", data=phantom_set.source_index)
-            dsets = {
-                (grp, name): h5.create_dataset(f"{grp}/{name}", shape=(n, *config.grid.shape),
-                                               dtype=np.float32, **image_kwargs)
-                for grp in groups for name in settings
-            }
-            # close the chunk iterator at once on an error (its workers stop now, not at exit)
-            with contextlib.closing(iter_simulated_chunks(phantom_set, config)) as chunks:
-                for start, stop, result in chunks:
-                    for grp, stacks in result.items():
-                        for name, stack in stacks.items():
-                            dsets[(grp, name)][start:stop] = stack
-                    if bar is not None:
-                        bar.update(stop - start)
-                    if report is not None:
-                        report(stop, n)
-            if config.draws is not None:
-                combos = np.array([config.draws.draw(config.seed, i) for i in range(n)],
-                                  dtype=np.int64).reshape(n, 3)
-                h5.create_dataset("draw/tracer_index", data=combos[:, 0])
-                h5.create_dataset("draw/relaxation_index", data=combos[:, 1])
-                h5.create_dataset("draw/gradient_error_index", data=combos[:, 2])
-            attrs = h5.attrs
-            attrs["draws_json"] = json.dumps(None if config.draws is None
-                                             else config.draws.as_dict())
-            attrs["layout_version"] = LAYOUT_VERSION
-            attrs["gradient_names"] = list(settings)
-            attrs["gradients_t_per_m"] = [s.gradient_t_per_m for s in settings.values()]
-            attrs["settings_json"] = json.dumps({k: s.as_dict() for k, s in settings.items()})
-            attrs["fov_mm"] = list(config.grid.fov_mm)
-            attrs["pixel_mm"] = list(config.grid.pixel_mm)
-            attrs["seed"] = int(config.seed)
-            attrs["snr_db"] = float("nan") if config.snr_db is None else float(config.snr_db)
-            attrs["method"] = config.method
-            attrs["scan_mode"] = config.scan_mode
-            attrs["deconvolution_method"] = config.deconvolve or ""
-            attrs["phantom_source"] = phantom_set.source
-            attrs["phantom_options_json"] = json.dumps(phantom_set.options)
-            attrs["command"] = command
-            attrs["created_utc"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-            attrs["package_version"] = __version__
+        with atomic_path(target, overwrite=overwrite) as tmp:
+            h5 = h5py.File(tmp, "w")
+            dsets: dict = {}
+            try:
+                h5.create_dataset("phantom", data=phantom_set.phantoms.astype(np.float32),
+                                  **image_kwargs)
+                h5.create_dataset("label", data=phantom_set.labels)
+                h5.create_dataset("source_index", data=phantom_set.source_index)
+                dsets.update({
+                    (grp, name): h5.create_dataset(f"{grp}/{name}",
+                                                   shape=(n, *config.grid.shape),
+                                                   dtype=np.float32, **image_kwargs)
+                    for grp in groups for name in settings
+                })
+                # close the chunk iterator at once on an error (its workers stop now, not at exit)
+                with contextlib.closing(iter_simulated_chunks(phantom_set, config)) as chunks:
+                    for start, stop, result in chunks:
+                        for grp, stacks in result.items():
+                            for name, stack in stacks.items():
+                                dsets[(grp, name)][start:stop] = stack
+                        if bar is not None:
+                            bar.update(stop - start)
+                        if report is not None:
+                            report(stop, n)
+                if config.draws is not None:
+                    combos = np.array([config.draws.draw(config.seed, i) for i in range(n)],
+                                      dtype=np.int64).reshape(n, 3)
+                    h5.create_dataset("draw/tracer_index", data=combos[:, 0])
+                    h5.create_dataset("draw/relaxation_index", data=combos[:, 1])
+                    h5.create_dataset("draw/gradient_error_index", data=combos[:, 2])
+                attrs = h5.attrs
+                attrs["draws_json"] = json.dumps(None if config.draws is None
+                                                 else config.draws.as_dict())
+                attrs["layout_version"] = LAYOUT_VERSION
+                attrs["gradient_names"] = list(settings)
+                attrs["gradients_t_per_m"] = [s.gradient_t_per_m for s in settings.values()]
+                attrs["settings_json"] = json.dumps({k: s.as_dict()
+                                                     for k, s in settings.items()})
+                attrs["fov_mm"] = list(config.grid.fov_mm)
+                attrs["pixel_mm"] = list(config.grid.pixel_mm)
+                attrs["seed"] = int(config.seed)
+                attrs["snr_db"] = (float("nan") if config.snr_db is None
+                                   else float(config.snr_db))
+                attrs["method"] = config.method
+                attrs["scan_mode"] = config.scan_mode
+                attrs["deconvolution_method"] = config.deconvolve or ""
+                attrs["phantom_source"] = phantom_set.source
+                attrs["phantom_options_json"] = json.dumps(phantom_set.options)
+                attrs["command"] = command
+                attrs["created_utc"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+                attrs["package_version"] = __version__
+                h5.flush()  # a full disk fails here, while every HDF5 object is still sound
+                dsets.clear()
+                h5.close()
+            except BaseException:
+                # After a failed write HDF5 retries its dirty caches on every close, and h5py
+                # objects freed after a failed close crash the interpreter (full disk). Empty the
+                # temporary file (discarded anyway) so that those writes fit, then close.
+                with contextlib.suppress(OSError):
+                    os.truncate(tmp, 0)
+                dsets.clear()
+                with contextlib.suppress(Exception):
+                    h5.close()
+                raise
     finally:
         if bar is not None:
             bar.close()

@@ -451,6 +451,21 @@ def method_context(config: ProtocolConfig, names: tuple[str, ...] | None = None,
     return context, tuning
 
 
+def profile_verdict(prof: LineProfile, *, threshold: float) -> ProfileAnalysis:
+    """:func:`analyse_profile`, except that a profile whose two main peaks are not positive (an
+    inverted or ringing restoration) counts as "no two tubes": no peaks, dip 0, not resolved.
+
+    The profile tool refuses such profiles (no dip is defined); a protocol must score them.
+    """
+    try:
+        return analyse_profile(prof.distance_mm, prof.values, threshold=threshold)
+    except ValueError as exc:
+        if "peaks must be positive" not in str(exc):
+            raise
+        return ProfileAnalysis(peaks=(), separation_mm=None, valley_value=None, dip=0.0,
+                               threshold=float(threshold))
+
+
 def iter_protocol(
     config: ProtocolConfig | None = None,
 ) -> Iterator[tuple[int, int, ProtocolResult]]:
@@ -489,7 +504,7 @@ def iter_protocol(
             metrics = image_metrics(phantom, image)
             prof = sample_profile(image, *line, width_px=config.profile_width_px,
                                   scale=layer["scale"], translate=layer["translate"])
-            ana = analyse_profile(prof.distance_mm, prof.values, threshold=config.dip_threshold)
+            ana = profile_verdict(prof, threshold=config.dip_threshold)
             at_tubes = peaks_at_tubes(ana, gap_mm=gap, diameter_mm=config.diameter_mm)
             result.images[(gap, name)] = image
             result.profiles[(gap, name)] = prof

@@ -38,7 +38,8 @@ def register(subparsers) -> None:
     )
     p.add_argument("phantoms", choices=("mnist", "two-tube", "files"), help="phantom source")
     p.add_argument("files", nargs="*", help="image files (.tif/.npy) for 'files'")
-    p.add_argument("-o", "--output", required=True, help="HDF5 file to write (.h5)")
+    p.add_argument("-o", "--output", "--out", dest="output",
+                   required=True, help="HDF5 file to write (.h5)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     m = p.add_argument_group("MNIST")
     m.add_argument("--split", choices=("train", "test", "all"), default="train",

@@ -42,7 +42,7 @@ def register(subparsers) -> None:
                     "such as DC_GAN) and write a CSV, a Markdown table and a PNG figure.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--out", "-o", required=True, help="output directory")
+    p.add_argument("-o", "--output", "--out", dest="out", required=True, help="output directory")
     p.add_argument("--snr-db", type=float, default=None,
                    help="white noise on the native images (e.g. 30); default none")
     p.add_argument("--seed", type=int, default=0, help="seed of the noise and of samplers")

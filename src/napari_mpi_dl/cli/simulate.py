@@ -34,7 +34,8 @@ def register(subparsers) -> None:
     )
     p.add_argument("phantom", nargs="?", choices=PHANTOMS,
                    help="built-in phantom (or give --phantom-file)")
-    p.add_argument("-o", "--output", required=True, help="native image file (.tif, .tiff, .npy)")
+    p.add_argument("-o", "--output", "--out", dest="output",
+                   required=True, help="native image file (.tif, .tiff, .npy)")
     p.add_argument("--phantom-out", default=None, help="also write the phantom (.tif/.npy)")
     t = p.add_argument_group("two-tube phantom")
     t.add_argument("--gap-mm", type=float, default=1.4, help="gap between the tube edges, mm")

@@ -28,7 +28,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 _PART_RE = re.compile(r"^\..+\.(\d+)\.[A-Za-z0-9_]{8}\.part(\.[^.]*)?$")
-_NO_SPACE_WORDS = ("no space left", "errno = 28", "file write failed", "disk quota")
+_NO_SPACE_WORDS = ("no space left", "errno = 28", "write failed", "disk quota",
+                   "requested and")  # the last: numpy's short write
 
 
 class OutputExistsError(FileExistsError):
@@ -107,12 +108,27 @@ def _atomic_path(target: Path, suffix: str | None, overwrite: bool) -> Iterator[
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
             if full:
-                state = ("the previous file is intact" if target.exists()
-                         else "no file was left there")
-                raise DiskFullError(
-                    errno.ENOSPC, f"no space left on device while writing {target}; nothing "
-                    f"was written, {state}", str(target)) from exc
+                raise disk_full_error(target) from exc
             raise
+
+
+def disk_full_error(target: str | os.PathLike) -> DiskFullError:
+    """The one message for a full disk: which file, and that nothing was damaged."""
+    state = "the previous file is intact" if Path(target).exists() else "no file was left there"
+    return DiskFullError(errno.ENOSPC, f"no space left on device while writing {target}; "
+                         f"nothing was written, {state}", str(target))
+
+
+def ensure_free_space(target: str | os.PathLike, nbytes: int) -> None:
+    """Raise :class:`DiskFullError` before writing if the device holding ``target`` has less
+    than ``nbytes`` free (some writers, e.g. HDF5, cannot fail cleanly once the disk fills)."""
+    folder = Path(target).parent
+    try:
+        st = os.statvfs(folder if folder.exists() else ".")
+    except (OSError, AttributeError):
+        return
+    if st.f_bavail * st.f_frsize < nbytes:
+        raise disk_full_error(target)
 
 
 def _named(exc: OSError, target: Path) -> OSError:

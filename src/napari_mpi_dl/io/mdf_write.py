@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from napari_mpi_dl.io.atomic import atomic_path
+from napari_mpi_dl.io.atomic import atomic_path, ensure_free_space
 from napari_mpi_dl.io.mdf_model import (
     MDF_VERSION,
     DriveField,
@@ -138,6 +138,7 @@ def write_system_matrix(path: str | os.PathLike, sm: MDFSystemMatrix) -> Path:
     if data.dtype.kind != "c":
         data = data.astype(np.complex128)
     n_fg, n_bg = sm.num_voxels, sm.num_background_frames
+    ensure_free_space(path, data.nbytes + 2**20)
     with atomic_path(path) as tmp:
         import h5py
 
@@ -170,6 +171,7 @@ def write_system_matrix(path: str | os.PathLike, sm: MDFSystemMatrix) -> Path:
 
 def write_measurement(path: str | os.PathLike, meas: MDFMeasurement) -> Path:
     """Write ``meas`` (frames in acquisition order, (N, J, C, V|K)) as an MDF 2.1.0 file."""
+    ensure_free_space(path, np.asarray(meas.data).nbytes + 2**20)
     with atomic_path(path) as tmp:
         import h5py
 
@@ -202,6 +204,7 @@ def write_reconstruction(path: str | os.PathLike, reco: MDFReconstruction, *,
         waveform=np.array([["sine"]], dtype=object), cycle_s=1.0)
     rx = receiver or Receiver(num_channels=1, bandwidth_hz=0.5, num_sampling_points=1)
     grad = np.zeros((3, 3)) if gradient_t_per_m is None else np.asarray(gradient_t_per_m)
+    ensure_free_space(path, np.asarray(reco.data).nbytes + 2**20)
     with atomic_path(path) as tmp:
         import h5py
 

@@ -182,7 +182,8 @@ def system_matrix_layers(sm, *, sort_by_snr: bool = False, channels=None) -> lis
                 "background_corrected": sm.background_corrected}
         layers.append((stack.astype(np.float32), {
             "name": f"{name} |S| ch{c}" + (" (by SNR)" if sorted_by_snr else ""),
-            "scale": lead["scale"] + tuple(scale), "translate": lead["translate"] + tuple(translate),
+            "scale": lead["scale"] + tuple(scale),
+            "translate": lead["translate"] + tuple(translate),
             "units": lead["units"] + (MM,) * len(scale),
             "axis_labels": lead["labels"] + axis_labels, "contrast_limits": (0.0, 1.0),
             "colormap": "magma", "metadata": meta}, "image"))

@@ -23,6 +23,9 @@ from napari_mpi_dl.physics.settings import XSpaceSettings
 
 #: Fraction of the available memory a simulation may plan to use.
 USABLE_FRACTION = 0.9
+#: Simulations estimated below this many bytes are not checked (reading the available memory
+#: costs about 1 ms, as much as a small analytic image).
+ALWAYS_FITS_BYTES = 256 * 2**20
 #: Where the kernel exposes memory information (module attributes so that tests can redirect).
 MEMINFO_PATH = Path("/proc/meminfo")
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -40,8 +43,10 @@ def format_bytes(n_bytes: float) -> str:
     """``1.5 GB``-style text (decimal units)."""
     value = float(n_bytes)
     for unit in ("B", "kB", "MB", "GB", "TB"):
+        if unit == "B" and value < 1000:
+            return f"{int(value)} B"
         if value < 1000 or unit == "TB":
-            return f"{value:.3g} {unit}" if unit != "B" else f"{int(value)} B"
+            return f"{value:.3g} {unit}" if value < 1000 else f"{value:,.0f} {unit}"
         value /= 1000
     raise AssertionError("unreachable")
 
@@ -234,10 +239,12 @@ def check_simulation_memory(settings: XSpaceSettings, method: str = "analytic",
                             available_bytes: int | None = None) -> int:
     """Raise :class:`SimulationMemoryError` if the simulation would not fit; return its bytes.
 
-    ``available_bytes`` defaults to :func:`available_memory_bytes`; the simulation may use
-    :data:`USABLE_FRACTION` of it.
+    ``available_bytes`` defaults to :func:`available_memory_bytes` (not read for estimates below
+    :data:`ALWAYS_FITS_BYTES`, 256 MiB); the simulation may use :data:`USABLE_FRACTION` of it.
     """
     needed = estimate_simulation_bytes(settings, method, n_images, snr_db=snr_db)
+    if available_bytes is None and needed <= ALWAYS_FITS_BYTES:
+        return needed
     available = available_memory_bytes() if available_bytes is None else int(available_bytes)
     if needed > USABLE_FRACTION * available:
         ny, nx = settings.grid.shape

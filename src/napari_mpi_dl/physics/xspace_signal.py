@@ -16,7 +16,7 @@ Fourier domain of the drive period; a tau range uses the mean kernel,
 gridding linearly interpolates each sweep onto the pixel centres and averages forward and reverse
 sweeps. Samples with ``|v| < 5 %`` of the peak speed are dropped.
 
-Speed without approximation: the slow axis steps by one pixel per line and every line repeats the
+Speed: the slow axis steps by one pixel per line and every line repeats the
 same fast-axis samples, so the voltage is an exact discrete convolution along the slow axis of
 per-offset "line kernels" ``K[dy, s, x] = h(x_s(s) - x, dy)`` -- each one the literal Langevin
 tensor evaluated at that time sample and pixel. The sweeps revisit the same positions (forward
@@ -25,11 +25,16 @@ and reverse, and +p / -p by the PSF's symmetry), so the tensor is evaluated once
 samples, so they are folded into the kernels: ``M[dy] = K[dy] T`` (pixels x pixels per offset)
 with ``T`` the (samples x pixels) transfer; without relaxation ``T`` has four non-zeros per pixel
 (linear interpolation from two samples of each sweep), so only the samples that the gridding uses
-are evaluated. The convolution along the slow axis is done by a real FFT of even length
-``>= 2 ny - 1`` (no wrap-around; the even kernel has a real spectrum, a DCT-I), the fast axis by
-small matrix products. Voltages equal the straightforward loop over every time sample and every
-pixel (:func:`napari_mpi_dl.physics.xspace_reference.reference_voltages`) to float32 rounding,
-and the image equals velocity compensation and gridding of those voltages to float32 rounding.
+are evaluated. For the image kernel the PSF of each slow-axis offset is read from a table along
+the scan axis (nodes aligned with the pixels, 4-point Lagrange interpolation) whose own
+interpolation error is held below :data:`KERNEL_TOLERANCE` (1e-6 of the PSF peak) by refining
+it; a PSF much sharper than a pixel is evaluated directly. The convolution along the slow axis
+is done by a real FFT of even length ``>= 2 ny - 1`` (no wrap-around; the even kernel has a real
+spectrum, a DCT-I), the fast axis by small matrix products. Voltages equal the straightforward
+loop over every time sample and every pixel
+(:func:`napari_mpi_dl.physics.xspace_reference.reference_voltages`) to float32 rounding; the
+image equals velocity compensation and gridding of those voltages to 1e-5 of its maximum (tested;
+measured 3e-7 to 6e-7).
 """
 
 from __future__ import annotations

@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from qtpy.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,

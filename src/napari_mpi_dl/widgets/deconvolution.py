@@ -99,9 +99,9 @@ class DeconvolutionWidget(Container):
         self._run = PushButton(text="Run")
         self._status = Label(value="")
         super().__init__(widgets=[
-            self._image, self._all_planes, self._method, self._gradient, self._diameter, self._scan_mode,
-            self._psf_kind, self._diameter_error, self._gradient_error, self._psf_snr,
-            self._balance, self._iterations, self._run, self._status])
+            self._image, self._all_planes, self._method, self._gradient, self._diameter,
+            self._scan_mode, self._psf_kind, self._diameter_error, self._gradient_error,
+            self._psf_snr, self._balance, self._iterations, self._run, self._status])
         if hasattr(self._balance.native, "setDecimals"):  # small balances need the digits
             self._balance.native.setDecimals(6)
             self._balance.value = DEFAULT_WIENER_BALANCE

@@ -75,24 +75,78 @@ def run_label(request: SimulationRequest) -> str:
         phantom = f"MNIST {int(request.mnist_index)}"
     else:
         phantom = request.image_name or "image"
-    parts = [phantom, f"{request.gradient_t_per_m:g} T/m", f"{request.diameter_nm:g} nm"]
+    particle = request.tracer or f"{request.diameter_nm:g} nm"
+    parts = [phantom, f"{request.gradient_t_per_m:g} T/m", particle]
+    if request.gradient_error or request.gradient_anisotropy:
+        parts.append(f"G error {100 * request.gradient_error:+g} %, "
+                     f"Gy/Gx {100 * request.gradient_anisotropy:+g} %")
+    if request.partial_fov_mm > 0:
+        parts.append(f"partial FOV {request.partial_fov_mm:g} mm")
     if request.method != "analytic":
         parts.append(request.method)
-    if request.relaxation_time_s > 0:
+    if request.relaxation_time_s > 0 and not request.tracer:
         parts.append(f"tau {1e6 * request.relaxation_time_s:g} us")
     if request.snr_db is not None:
         parts.append(f"SNR {request.snr_db:g} dB")
     return ", ".join(parts)
 
 
-def run_simulation(request: SimulationRequest):
-    """Generator: yields progress messages, returns a :class:`SimulationResult` (no napari)."""
+PROGRESS_STEPS = 100
+POLL_S = 0.1
+
+
+def _interruptible(simulate, stop_event, message: str):
+    """Generator: run ``simulate(progress)`` in a helper thread, yield its progress as
+    :class:`Step` every ``POLL_S``, return its result (None once ``stop_event`` stopped it).
+
+    The library calls ``progress`` about every 0.1 s of work; it raises ``SimulationStopped``
+    when ``stop_event`` is set, so Stop ends even a long signal-level run within about that.
+    """
+    import threading
+
+    from napari_mpi_dl.physics.progress import SimulationStopped
+
+    state = {"fraction": 0.0}
+    box: dict = {}
+
+    def progress(fraction: float) -> None:
+        state["fraction"] = float(fraction)
+        if stop_event is not None and stop_event.is_set():
+            raise SimulationStopped("stopped by the user")
+
+    def target() -> None:
+        try:
+            box["result"] = simulate(progress)
+        except SimulationStopped:
+            box["result"] = None
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the worker below
+            box["error"] = exc
+
+    helper = threading.Thread(target=target, name="mpi-simulation", daemon=True)
+    helper.start()
+    try:
+        while helper.is_alive():
+            helper.join(POLL_S)
+            done = 1 + int((PROGRESS_STEPS - 2) * state["fraction"])
+            yield Step(done, PROGRESS_STEPS, message)
+    finally:  # also when the worker is closed: stop the helper, do not leave it running
+        if helper.is_alive() and stop_event is not None:
+            stop_event.set()
+        helper.join()
+    if "error" in box:
+        raise box["error"]
+    return box["result"]
+
+
+def run_simulation(request: SimulationRequest, stop_event=None):
+    """Generator: yields :class:`Step` progress, returns a :class:`SimulationResult` (no napari),
+    or None when ``stop_event`` (a ``threading.Event``) was set during the simulation."""
     from napari_mpi_dl.physics.grid import ImageGrid
     from napari_mpi_dl.physics.native import NativeSimulator
     from napari_mpi_dl.physics.particle import Particle
     from napari_mpi_dl.physics.settings import XSpaceSettings
 
-    yield Step(0, 3, "building phantom")
+    yield Step(0, PROGRESS_STEPS, "building phantom")
     if request.source == "image layer":
         from napari_mpi_dl.phantoms.images import image_phantom
 
@@ -147,10 +201,18 @@ def run_simulation(request: SimulationRequest):
                               gradient_error=request.gradient_error,
                               gradient_anisotropy=request.gradient_anisotropy,
                               partial_fov=partial)
-    yield Step(1, 3, f"simulating ({request.method})")
-    native = NativeSimulator(settings).simulate(phantom, method=request.method,
-                                                snr_db=request.snr_db, seed=request.seed)
-    yield Step(3, 3)
+    from napari_mpi_dl.physics.memory import check_simulation_memory
+
+    # refuse before anything large is allocated (a clear message naming size and memory)
+    check_simulation_memory(settings, request.method, 1, snr_db=request.snr_db)
+    native = yield from _interruptible(
+        lambda progress: NativeSimulator(settings).simulate(
+            phantom, method=request.method, snr_db=request.snr_db, seed=request.seed,
+            progress=progress),
+        stop_event, f"simulating ({request.method})")
+    if native is None:  # stopped
+        return None
+    yield Step(PROGRESS_STEPS, PROGRESS_STEPS)
     metadata = {"settings": settings.as_dict(), "method": request.method,
                 "snr_db": request.snr_db, "seed": request.seed, **description}
     return SimulationResult(phantom.astype(np.float32), native.astype(np.float32),
@@ -322,10 +384,16 @@ class SimulatorWidget(Container):
         except ValueError as exc:
             self.status.value = f"error: {exc}"
             return None
-        return self.jobs.start(run_simulation, request, on_returned=self._on_returned)
+        import threading
+
+        self._stop_event = threading.Event()
+        return self.jobs.start(run_simulation, request, self._stop_event,
+                               on_returned=self._on_returned)
 
     def stop(self, _value=None) -> None:
-        """Ask the running worker to stop at its next step; its result is discarded."""
+        """Stop the simulation (within about 0.1 s of work); its result is discarded."""
+        if self.jobs.running:
+            self._stop_event.set()
         self.jobs.stop()
 
     def _on_returned(self, result: SimulationResult) -> None:
