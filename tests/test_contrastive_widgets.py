@@ -59,14 +59,22 @@ def test_recover_sm_widget_turns_an_sm_layer_into_denser_layers(make_napari_view
     assert "5 x 9 voxels" in w.status.text()
 
 
-def test_recover_sm_widget_reports_grid_errors(make_napari_viewer, qtbot, files):
+def test_recover_sm_widget_subsamples_a_denser_sm_and_reports_bad_steps(make_napari_viewer,
+                                                                        qtbot, files):
     from napari_mpi_dl.widgets.contrastive import RecoverSMWidget
 
     w = RecoverSMWidget(make_napari_viewer())
     assert w.run() is None and "open a system matrix" in w.status.text()
-    w.file.setText(str(files["folder"] / "train.mdf"))  # 2 mm pitch: not what the model densifies
+    assert "y pitch of 4 mm" in w.needs.text()  # the shipped model's need, shown at once
+    w.file.setText(str(files["folder"] / "train.mdf"))  # the plugin's own 2 mm SM
     w.setting.setCurrentText("file")
     w.weights.setText(str(files["recovery"]))
+    worker = w.run()
+    with qtbot.waitSignal(worker.finished, timeout=TIMEOUT_MS):
+        pass
+    # auto: every 2nd row of the 9 x 9 grid (5 rows of 4 mm) -> 9 rows of 2 mm again
+    assert "9 x 9 voxels (36 recovered) from every 2 in y, 1 in x" in w.status.text()
+    w.step_y.setValue(1)  # the user insists on the 2 mm pitch: the model cannot serve it
     worker = w.run()
     with qtbot.waitSignal(worker.finished, timeout=TIMEOUT_MS):
         pass
@@ -127,4 +135,4 @@ def test_training_dock_runs_plots_saves_and_stops(make_napari_viewer, qtbot, fil
     with qtbot.waitSignal(worker.finished, timeout=TIMEOUT_MS):
         pass
     assert stopped and dock.trainer.step < dock.trainer.total_steps
-    assert "stopped" in dock.status.text()
+    assert dock.status.text() == "stopped"

@@ -51,7 +51,7 @@ def test_fields_come_from_metadata_and_wrong_psf_is_applied(viewer_native, qtbot
     assert widget._gradient.value == pytest.approx(2.0)
     widget._psf_kind.value = "wrong"
     widget._gradient_error.value = -0.2
-    _, _, settings, model, _, _ = widget.request()
+    _, _, _, settings, model, _, _ = widget.request()
     assert settings.gradient_t_per_m == pytest.approx(2.0)
     assert model.kind == "wrong" and model.gradient_error == pytest.approx(-0.2)
 
@@ -67,17 +67,44 @@ def test_richardson_lucy_reports_progress_and_can_be_stopped(viewer_native, qtbo
     qtbot.waitUntil(lambda: len(progress) >= 2, timeout=20000)
     with qtbot.waitSignal(worker.finished, timeout=20000):
         widget._on_run_clicked()  # the Run button is "Stop" while running
-    assert progress[0][1] == 100000 and progress[-1][0] < 100000
+    assert progress[0].total == 100000 and progress[-1].done < 100000
     assert "native richardson-lucy" not in viewer.layers  # stopped: no result layer
     assert widget._run.text == "Run"
+    assert widget._status.value == "stopped"
 
 
-def test_3d_layer_is_refused_with_a_clear_message(make_napari_viewer):
+def test_a_stack_deconvolves_the_shown_plane_or_all_planes(make_napari_viewer, qtbot):
+    """The plugin's own samples are stacks: the plane on screen by default, all on request."""
+    from qtpy.QtCore import Qt
+
+    from napari_mpi_dl._sample_data import two_tube_series
+
     viewer = make_napari_viewer()
-    viewer.add_image(np.zeros((2, 11, 11)), name="stack")
+    data, kwargs, _ = two_tube_series()[1]
+    stack = viewer.add_image(data, **kwargs)
+    viewer.dims.set_current_step(0, 3)
     widget = DeconvolutionWidget(viewer)
-    assert widget.run() is None
-    assert "2D" in widget._status.value
+    assert widget._image.value is stack
+    qtbot.mouseClick(widget._run.native, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=30000)
+    plane = viewer.layers[f"{stack.name} [3] wiener"]
+    assert plane.data.shape == data.shape[1:] and plane.metadata["plane"] == [3]
+    from napari_mpi_dl.recon.psf_models import settings_from_dict
+
+    sim = NativeSimulator(settings_from_dict(stack.metadata["settings"], shape=data.shape[1:],
+                                             pixel_mm=tuple(stack.scale[1:])))
+    np.testing.assert_allclose(plane.data, deconvolve(data[3], sim.kernel, method="wiener"),
+                               rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(plane.scale, stack.scale[1:])
+    assert [str(u) for u in plane.units] == ["millimeter", "millimeter"]
+
+    widget._all_planes.value = True
+    qtbot.mouseClick(widget._run.native, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=30000)
+    whole = viewer.layers[f"{stack.name} wiener"]
+    assert whole.data.shape == data.shape
+    np.testing.assert_allclose(whole.data[3], plane.data, rtol=1e-5, atol=1e-7)
+    assert [str(u) for u in whole.units][-2:] == ["millimeter", "millimeter"]
 
 
 def test_manifest_declares_both_docks_and_their_menus():
@@ -101,3 +128,22 @@ def test_manifest_declares_both_docks_and_their_menus():
     menus = {key: [item.command for item in items] for key, items in pm.contributions.menus.items()}
     assert "napari-mpi-dl.profile_widget" in menus["napari/layers/measure"]
     assert "napari-mpi-dl.deconvolution_widget" in menus["napari/layers/filter"]
+
+
+def test_nan_input_gives_one_notification_and_no_traceback(make_napari_viewer, qtbot,
+                                                            monkeypatch, capsys):
+    import napari.utils.notifications as notifications
+
+    shown = []
+    monkeypatch.setattr(notifications, "show_error", shown.append)
+    viewer = make_napari_viewer()
+    bad = np.zeros((21, 21))
+    bad[3, 4] = np.nan
+    viewer.add_image(bad, name="nan")
+    widget = DeconvolutionWidget(viewer)
+    widget.run()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=30000)
+    assert len(shown) == 1 and ("NaN" in shown[0] or "finite" in shown[0]), shown
+    assert widget._status.value.startswith("error:")
+    assert "Traceback" not in capsys.readouterr().err
+    assert len(viewer.layers) == 1

@@ -65,10 +65,21 @@ def test_system_matrix_opens_as_one_stack_per_channel_in_mm(files):
     assert len(layers) == 3
     data, kwargs, kind = layers[0]
     assert kind == "image" and data.shape == (817, 9, 11)
-    np.testing.assert_allclose(kwargs["scale"], (1.0, 22 / 9, 26 / 11))
+    df_khz = 2.5e3 / 1632  # the frequency axis is in kHz: napari's readout is the frequency
+    np.testing.assert_allclose(kwargs["scale"], (df_khz, 22 / 9, 26 / 11))
     np.testing.assert_allclose(kwargs["translate"], (0.0, -11 + 11 / 9, -13 + 13 / 11))
+    assert kwargs["units"] == ("kHz", "mm", "mm") and kwargs["axis_labels"][0] == "frequency"
     assert kwargs["metadata"]["kind"] == "system_matrix"
     assert kwargs["metadata"]["frequencies_hz"][1] == pytest.approx(2.5e6 / 1632)
+    # contrast per frequency slice: each slice scaled to its own maximum
+    assert np.allclose(data.reshape(len(data), -1).max(axis=1)[kwargs["metadata"][
+        "frequency_max"] > 0], 1.0)
+    from napari_mpi_dl.io.mdf_read import read_system_matrix
+
+    sm_abs = np.abs(read_system_matrix(str(sm_path)).data[0, 0])
+    k = 40
+    np.testing.assert_allclose(data[k].ravel() * kwargs["metadata"]["frequency_max"][k],
+                               sm_abs[k], rtol=1e-4, atol=1e-12)
     sm = small_system_matrix()
     by_snr = system_matrix_layers(sm, sort_by_snr=True, channels=[0])[0]
     snr = by_snr[1]["metadata"]["snr"]

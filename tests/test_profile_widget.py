@@ -137,5 +137,35 @@ def test_bad_layers_and_lines_give_notes_not_crashes(make_napari_viewer, qtbot):
     _flush(qtbot, widget)
     notes = {(r["line"], r["layer"]): r["error"] for r in widget.table_records()}
     assert "constant" in notes[("line 1", "constant")]
-    assert "2D" in notes[("line 1", "stack")]
+    assert notes[("line 1", "stack [0]")] == ""  # a stack: the plane shown
     assert "leaves the image" in notes[("line 2", "constant")]
+
+
+def test_a_stack_profiles_the_shown_plane_or_all_planes(make_napari_viewer, qtbot):
+    """The two-tube sample (a stack of gaps 1.0-3.4 mm) through the dock: the plane on screen,
+    then every plane; merged tubes say why their second FWHM is empty; no sideways scrolling."""
+
+    from napari_mpi_dl._sample_data import two_tube_series
+    from napari_mpi_dl.widgets.profile_widget import fwhm_text
+
+    viewer = make_napari_viewer()
+    data, kwargs, _ = two_tube_series()[1]
+    stack = viewer.add_image(data, **kwargs)
+    widget = ProfileWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    lines = widget.lines_layer
+    lines.add_lines(np.array([lines.world_to_data(p) for p in ([0, 0, -6], [0, 0, 6])]))
+    viewer.dims.set_current_step(0, 6)  # gap 3.4 mm
+    _flush(qtbot, widget)
+    (rec,) = widget.table_records()
+    assert rec["layer"] == f"{stack.name} [6]" and rec["error"] == "" and rec["resolved"]
+    assert rec["separation_mm"] == pytest.approx(3.4 + 1.2, abs=0.3)  # gap + tube diameter
+    widget.all_planes.click()
+    _flush(qtbot, widget)
+    recs = widget.table_records()
+    assert [r["layer"] for r in recs] == [f"{stack.name} [{i}]" for i in range(7)]
+    merged = recs[0]  # 1.0 mm gap at the low gradient: one peak
+    assert merged["n_peaks"] == 1 and not merged["resolved"]
+    assert "one peak (merged)" in fwhm_text(merged)
+    assert widget.table.item(0, 2).text() == fwhm_text(merged)
+    assert widget.table.horizontalScrollBar().maximum() == 0  # the columns fit the dock

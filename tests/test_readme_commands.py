@@ -33,3 +33,14 @@ def test_system_packages_and_constraints_are_shared():
     assert re.search(r"^torch==\d+\.\d+\.\d+$", pins, flags=re.M)
     for command in readme_commands():
         assert "PIP_CONSTRAINT=constraints.txt" in command
+
+
+def test_step_0_works_as_root_without_sudo_like_ci():
+    """README step 0 uses sudo only when not root, with the same line as .ci/run."""
+    readme = (ROOT / "README.md").read_text().splitlines()
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    choose = next(line for line in ci if line.startswith('SUDO=""'))
+    assert choose in readme
+    step0 = next(line for line in readme if "apt-get install" in line)
+    assert step0.startswith("$SUDO apt-get update") and "$SUDO apt-get install" in step0
+    assert not any(line.startswith("sudo ") for line in readme)

@@ -1,14 +1,15 @@
 """napari sample data: the two-tube resolution series and held-out MNIST digits, simulated.
 
 Each function returns napari ``LayerData`` tuples ``(data, kwargs, "image")``: stacks
-``(index, y, x)`` with ``scale``/``translate`` in mm (the stack axis has scale 1) and the
-parameters in ``metadata``. Nothing here imports napari.
+``(index, y, x)`` with ``scale``/``translate`` and ``units`` in mm (the stack axis has scale 1)
+and the parameters in ``metadata``. Nothing here imports napari.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from napari_mpi_dl.napari_io.units import mm_units
 from napari_mpi_dl.physics.presets import DEFAULT_GRID, LOW_GRADIENT_T_PER_M
 
 N_MNIST_SAMPLES = 8
@@ -17,7 +18,7 @@ N_MNIST_SAMPLES = 8
 def _stack_kwargs(grid) -> dict:
     kw = grid.layer_kwargs()
     return {"scale": (1.0, *kw["scale"]), "translate": (0.0, *kw["translate"]),
-            "axis_labels": ("index", "y (mm)", "x (mm)")}
+            "units": mm_units(3), "axis_labels": ("index", "y", "x")}
 
 
 def _native_low(phantoms: np.ndarray):

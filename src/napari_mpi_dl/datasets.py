@@ -9,8 +9,9 @@ Layout written by :func:`generate_dataset` (read back and checked by
     /deconvolved/<name>     (n, ny, nx) float32   deconvolved native image (only with deconvolve)
     /label                  (n,) int64            MNIST digit, -1 for other phantoms
     /source_index           (n,) int64            MNIST index / two-tube gap index / file index
+    /draw/<name>_index      (n,) int64            per-image physics bins (only with draws)
     attributes: layout_version, gradient_names, gradients_t_per_m, settings_json, fov_mm, pixel_mm,
-                seed, snr_db (NaN = no noise), method, scan_mode, deconvolution_method,
+                seed, snr_db (NaN = no noise), method, scan_mode, deconvolution_method, draws_json,
                 phantom_source, phantom_options_json, command, created_utc, package_version
 
 Gradient names: ``"low"`` (1.35 T/m), ``"high"`` (6 T/m), or ``"g<value>"`` for a number in T/m
@@ -27,7 +28,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
@@ -36,6 +37,7 @@ import numpy as np
 
 from napari_mpi_dl.physics.grid import ImageGrid
 from napari_mpi_dl.physics.native import METHODS, NativeSimulator
+from napari_mpi_dl.physics.partial_fov import PartialFOV
 from napari_mpi_dl.physics.particle import Particle
 from napari_mpi_dl.physics.presets import (
     DEFAULT_GRID,
@@ -60,6 +62,82 @@ def gradient_name(gradient: float | str) -> str:
 
 
 @dataclass(frozen=True)
+class PhysicsDraws:
+    """Physics drawn per image from finite sets of bins (seeded), for varied training data.
+
+    Every image draws one tracer, one relaxation time and one gradient error independently and
+    uniformly from the given bins with ``numpy.random.default_rng([seed, 11, image_index])`` (so
+    the draw does not depend on workers or chunks). Bins instead of continuous ranges: every
+    combination is one cached simulator (relaxation needs a model build of a few seconds), so a
+    data set builds at most ``len(tracers) x len(relaxation_times_s) x len(gradient_errors)``
+    models per gradient. Empty tuples keep the configuration's value.
+
+    Parameters
+    ----------
+    tracers : tuple of str
+        Tracer preset names (:data:`napari_mpi_dl.physics.tracers.TRACER_PRESETS`).
+    relaxation_times_s : tuple of float
+        Debye time constants in s (replace the tracer's relaxation; 0 = adiabatic).
+    gradient_errors : tuple of float
+        Relative gradient calibration errors (true = nominal x (1 + error)).
+    """
+
+    tracers: tuple[str, ...] = ()
+    relaxation_times_s: tuple[float, ...] = ()
+    gradient_errors: tuple[float, ...] = ()
+
+    def __post_init__(self) -> None:
+        from napari_mpi_dl.physics.tracers import tracer_preset
+
+        for name in ("tracers", "relaxation_times_s", "gradient_errors"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        for t in self.tracers:
+            tracer_preset(t)
+        for tau in self.relaxation_times_s:
+            if not (np.isfinite(tau) and tau >= 0):
+                raise ValueError(f"relaxation_times_s must be >= 0, got {tau!r}")
+        if not (self.tracers or self.relaxation_times_s or self.gradient_errors):
+            raise ValueError("PhysicsDraws needs at least one of tracers, relaxation_times_s, "
+                             "gradient_errors")
+
+    def _lists(self) -> tuple[tuple, tuple, tuple]:
+        return (self.tracers or (None,), self.relaxation_times_s or (None,),
+                self.gradient_errors or (None,))
+
+    def combinations(self) -> list[tuple[int, int, int]]:
+        a, b, c = (len(x) for x in self._lists())
+        return [(i, j, k) for i in range(a) for j in range(b) for k in range(c)]
+
+    def draw(self, seed: int, image_index: int) -> tuple[int, int, int]:
+        """Bin indices ``(tracer, relaxation, gradient error)`` of one image."""
+        rng = np.random.default_rng([int(seed), 11, int(image_index)])
+        return tuple(int(rng.integers(len(x))) for x in self._lists())
+
+    def apply(self, settings: XSpaceSettings, combo: tuple[int, int, int]) -> XSpaceSettings:
+        """``settings`` with the drawn tracer, relaxation time and gradient error."""
+        from napari_mpi_dl.physics.tracers import Tracer, tracer_preset
+
+        tracers, taus, errors = self._lists()
+        particle = settings.particle
+        if tracers[combo[0]] is not None:
+            particle = tracer_preset(tracers[combo[0]])
+        if taus[combo[1]] is not None:
+            tau = float(taus[combo[1]])
+            particle = (particle.replace(relaxation_time_s=tau, relaxation_time_max_s=0.0)
+                        if isinstance(particle, Tracer)
+                        else replace(particle, relaxation_time_s=tau))
+        changes = {"particle": particle}
+        if errors[combo[2]] is not None:
+            changes["gradient_error"] = float(errors[combo[2]])
+        return settings.replace(**changes)
+
+    def as_dict(self) -> dict:
+        return {"tracers": list(self.tracers), "relaxation_times_s": list(self.relaxation_times_s),
+                "gradient_errors": list(self.gradient_errors),
+                "rng": "numpy default_rng([seed, 11, image_index]), uniform over each list"}
+
+
+@dataclass(frozen=True)
 class DatasetConfig:
     """How to simulate a data set (physics + noise + execution).
 
@@ -67,8 +145,9 @@ class DatasetConfig:
     ----------
     gradients : tuple of str or float
         Selection-field gradients: ``"low"``, ``"high"`` or numbers in T/m (one native stack each).
-    particle : Particle
-        Tracer (core diameter nm, Ms A/m, temperature K, relaxation time s).
+    particle : Particle or Tracer
+        One core size (diameter nm, Ms A/m, temperature K, relaxation time s) or a tracer with a
+        size distribution and relaxation range (:mod:`napari_mpi_dl.physics.tracers`).
     scan_mode : {"x", "y", "isotropic"}
         Scan direction.
     grid : ImageGrid
@@ -90,6 +169,13 @@ class DatasetConfig:
         Thread pool (FFTs release the GIL; fastest here) or process pool.
     compression : {None, "gzip"}
         HDF5 compression of the image stacks (gzip: smaller, slower).
+    gradient_error, gradient_anisotropy : float
+        Scanner imperfections (see :class:`~napari_mpi_dl.physics.settings.XSpaceSettings`).
+    partial_fov : PartialFOV, optional
+        Partial-FOV drive (None: the whole FOV at once).
+    draws : PhysicsDraws, optional
+        Per-image physics drawn (seeded) from bins of tracers, relaxation times and gradient
+        errors; recorded under ``/draw``.
     """
 
     gradients: tuple[float | str, ...] = ("low", "high")
@@ -104,6 +190,10 @@ class DatasetConfig:
     chunk_size: int = 25
     executor: Executor = "thread"
     compression: str | None = None
+    gradient_error: float = 0.0
+    gradient_anisotropy: float = 0.0
+    partial_fov: PartialFOV | None = None
+    draws: PhysicsDraws | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.gradients, str | int | float):
@@ -129,6 +219,12 @@ class DatasetConfig:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int | np.integer):
             raise ValueError(f"seed must be an integer, got {self.seed!r}")
         self.settings()  # validates the physics (scan mode, gradients > 0, ...)
+        if self.draws is not None:
+            if not isinstance(self.draws, PhysicsDraws):
+                raise ValueError(f"draws must be a PhysicsDraws or None, got {self.draws!r}")
+            for combo in self.draws.combinations():  # every bin must be valid physics
+                for base in self.settings().values():
+                    self.draws.apply(base, combo)
 
     @property
     def gradient_names(self) -> list[str]:
@@ -139,7 +235,8 @@ class DatasetConfig:
         return {
             gradient_name(g): XSpaceSettings(
                 particle=self.particle, gradient_t_per_m=gradient_from_preset(g),
-                scan_mode=self.scan_mode, grid=self.grid,
+                scan_mode=self.scan_mode, grid=self.grid, gradient_error=self.gradient_error,
+                gradient_anisotropy=self.gradient_anisotropy, partial_fov=self.partial_fov,
             )
             for g in self.gradients
         }
@@ -239,7 +336,7 @@ def file_phantom_set(
     return PhantomSet(phantoms, np.full(n, -1), np.arange(n), "files", options)
 
 
-@functools.lru_cache(maxsize=16)
+@functools.lru_cache(maxsize=64)
 def _simulator(settings: XSpaceSettings) -> NativeSimulator:
     return NativeSimulator(settings)
 
@@ -269,8 +366,18 @@ def simulate_chunk(
         out["native_noisy"] = {}
     if config.deconvolve is not None:
         out["deconvolved"] = {}
+    combos = None
+    if config.draws is not None:
+        combos = [config.draws.draw(config.seed, start + i) for i in range(len(phantoms))]
     for g_pos, (name, settings) in enumerate(config.settings().items()):
-        native = _simulator(settings).simulate(phantoms, method=config.method)
+        if combos is None:
+            native = _simulator(settings).simulate(phantoms, method=config.method)
+        else:
+            native = np.empty(phantoms.shape)
+            for combo in sorted(set(combos)):
+                idx = [i for i, c in enumerate(combos) if c == combo]
+                native[idx] = _simulator(config.draws.apply(settings, combo)).simulate(
+                    phantoms[idx], method=config.method)
         out["native"][name] = native.astype(np.float32)
         source = native
         if config.snr_db is not None:
@@ -300,8 +407,11 @@ def iter_simulated_chunks(phantom_set: PhantomSet, config: DatasetConfig):
         return
     if config.executor == "thread":
         for settings in config.settings().values():  # build the kernels once, before the threads
-            if config.method == "analytic":
-                _psf(settings)
+            if config.method == "analytic" and config.draws is None:
+                if settings.is_shift_invariant:
+                    _psf(settings)
+                else:  # relaxation / partial FOV: build the image-domain operator once
+                    _simulator(settings).simulate(phantom_set.phantoms[:1])
         pool = ThreadPoolExecutor(max_workers=int(config.workers))
     else:
         pool = ProcessPoolExecutor(max_workers=int(config.workers), initializer=_worker_init,
@@ -426,7 +536,15 @@ def generate_dataset(
                             bar.update(stop - start)
                         if report is not None:
                             report(stop, n)
+                if config.draws is not None:
+                    combos = np.array([config.draws.draw(config.seed, i) for i in range(n)],
+                                      dtype=np.int64).reshape(n, 3)
+                    h5.create_dataset("draw/tracer_index", data=combos[:, 0])
+                    h5.create_dataset("draw/relaxation_index", data=combos[:, 1])
+                    h5.create_dataset("draw/gradient_error_index", data=combos[:, 2])
                 attrs = h5.attrs
+                attrs["draws_json"] = json.dumps(None if config.draws is None
+                                                 else config.draws.as_dict())
                 attrs["layout_version"] = LAYOUT_VERSION
                 attrs["gradient_names"] = list(settings)
                 attrs["gradients_t_per_m"] = [s.gradient_t_per_m for s in settings.values()]

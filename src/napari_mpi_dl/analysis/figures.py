@@ -75,9 +75,13 @@ def protocol_figure(result: ProtocolResult, *, zoom_mm: float | None = 8.0):
     handles, labels = axes[-1, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=min(4, len(labels)), fontsize=7,
                frameon=False)
-    noise = "no noise" if cfg.snr_db is None else f"{cfg.snr_db:g} dB noise"
-    fig.suptitle(f"Two-tube protocol ({cfg.gradient_t_per_m:g} T/m, {noise}; "
-                 f"{cfg.wrong_psf.describe()})", fontsize=9)
+    noise = "no noise" if cfg.noise_db is None else f"{cfg.noise_db:g} dB noise"
+    if cfg.scenario is None:
+        fig.suptitle(f"Two-tube protocol ({cfg.gradient_t_per_m:g} T/m, {noise}; "
+                     f"{cfg.wrong_psf.describe()})", fontsize=9)
+    else:
+        fig.suptitle(f"Two-tube protocol, scenario {cfg.scenario.name} "
+                     f"({cfg.settings().gradient_t_per_m:g} T/m, {noise})", fontsize=9)
     fig.tight_layout(rect=(0, 0.04, 1, 0.98))
     return fig
 
@@ -95,3 +99,62 @@ def profile_colours(n: int) -> list[str]:
     """Matplotlib cycle colours for ``n`` curves (shared with the napari widget)."""
     return [f"C{i % 10}" for i in range(n)]
 
+
+
+def summary_figure(rows, titles: dict[str, str] | None = None):
+    """Method x scenario heat map of the summary score, annotated with the smallest resolved gap.
+
+    ``rows`` are :class:`~napari_mpi_dl.analysis.tables.SummaryRow`; the colour is the mean digit
+    PSNR (two-tube PSNR without digits), the text ``PSNR`` and the smallest resolved gap in mm.
+    Missing (scenario, method) pairs are blank.
+    """
+    import numpy as np
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from napari_mpi_dl.analysis.tables import summary_score
+
+    titles = titles or {}
+    scenarios = list(dict.fromkeys(r.scenario for r in rows))
+    methods = list(dict.fromkeys(r.method for r in rows))
+    labels = {r.method: r.label for r in rows}
+    values = np.full((len(methods), len(scenarios)), np.nan)
+    cells = {}
+    for r in rows:
+        i, j = methods.index(r.method), scenarios.index(r.scenario)
+        values[i, j] = summary_score(r)
+        cells[(i, j)] = r
+    fig = Figure(figsize=(1.15 * len(scenarios) + 3.2, 0.42 * len(methods) + 2.0), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    im = ax.imshow(np.ma.masked_invalid(values), cmap="viridis", aspect="auto")
+    for (i, j), r in cells.items():
+        gap = "-" if r.smallest_resolved_gap_mm is None else f"{r.smallest_resolved_gap_mm:.1f}"
+        best = np.nanargmax(values[:, j]) == i
+        ax.text(j, i, f"{values[i, j]:.1f}\n{gap}", ha="center", va="center", fontsize=6.5,
+                color="black" if values[i, j] > np.nanmean(values) else "white",
+                fontweight="bold" if best else "normal")
+    ax.set_xticks(range(len(scenarios)))
+    ax.set_xticklabels([titles.get(s, s) for s in scenarios], rotation=35, ha="right",
+                       fontsize=7)
+    ax.set_yticks(range(len(methods)))
+    ax.set_yticklabels([labels[m] for m in methods], fontsize=7)
+    digits = all(r.n_digits for r in rows)
+    what = (f"mean PSNR (dB) over {rows[0].n_digits} held-out digits" if digits
+            else "mean PSNR (dB) over the two-tube series")
+    cbar = fig.colorbar(im, ax=ax, fraction=0.03, pad=0.02)
+    cbar.set_label(what, fontsize=7)
+    cbar.ax.tick_params(labelsize=6)
+    ax.set_title(f"Mismatch protocol: {what}; second line: smallest resolved tube gap (mm)",
+                 fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def write_summary_figure(rows, path: str | os.PathLike, *, titles: dict[str, str] | None = None,
+                         dpi: int = 110) -> Path:
+    """Render :func:`summary_figure` to a PNG file atomically."""
+    fig = summary_figure(rows, titles)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, format="png")
+    return Path(path)

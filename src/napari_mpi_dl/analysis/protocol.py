@@ -6,10 +6,18 @@ white noise at ``snr_db``), runs every selected method on it, and measures PSNR/
 the phantom (:mod:`.metrics`) and the dip/resolved verdict on the profile through both tube centres
 (:mod:`.profiles`).
 
+Scenarios
+    With ``ProtocolConfig(scenario=...)`` the physics, the noise and the tube orientation come from
+    a :class:`~napari_mpi_dl.analysis.scenarios.Scenario` (the mismatch protocol, ``evaluate
+    --scenario``); without one the config's gradient and noise define today's ideal protocol.
+
 Methods
     A method is ``fn(native, context) -> image`` (same shape, any intensity scale). The built-in
-    ones are the native image itself and the three deconvolution baselines with the exact and with
-    a wrong PSF (default: gradient -20 %, i.e. a PSF 25 % wider than the truth). New methods join
+    ones are the native image itself and the three deconvolution baselines with four PSFs: exact,
+    deliberately wrong (default: gradient -20 %, i.e. a PSF 25 % wider than the truth), the model
+    PSF a user writes down and a measured point source (``*-model-psf``, ``*-measured-psf``; see
+    :mod:`.scenarios`). Without a scenario the default methods are today's (native, exact, wrong);
+    with one they are native, model, measured and (where it exists) exact. New methods join
     with :func:`register_method`;
     modules named in :data:`OPTIONAL_PROVIDERS` (e.g. DC_GAN) are imported on demand by
     :func:`load_optional_providers` and may define ``register_protocol_methods(register)``, which
@@ -19,6 +27,7 @@ Methods
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import time
 from collections.abc import Callable, Iterator
@@ -34,13 +43,18 @@ from napari_mpi_dl.analysis.profiles import (
     analyse_profile,
     sample_profile,
 )
+from napari_mpi_dl.analysis.scenarios import (
+    VALIDATION_DIGITS,
+    Scenario,
+    TunedSetting,
+    tune_baselines,
+)
 from napari_mpi_dl.phantoms.two_tube import (
     DEFAULT_TUBE_DIAMETER_MM,
     PROTOCOL_GAPS_MM,
     two_tube_geometry,
     two_tube_phantom,
 )
-from napari_mpi_dl.physics.native import NativeSimulator
 from napari_mpi_dl.physics.presets import DEFAULT_GRID, DEFAULT_PARTICLE, LOW_GRADIENT_T_PER_M
 from napari_mpi_dl.physics.settings import XSpaceSettings
 from napari_mpi_dl.recon.deconvolution import deconvolve
@@ -55,30 +69,81 @@ DEFAULT_WRONG_PSF = PSFModel("wrong", gradient_error=-0.2)
 # --------------------------------------------------------------------------------------------
 # context and registry
 # --------------------------------------------------------------------------------------------
+PSF_WHICH: tuple[str, ...] = ("exact", "wrong", "model", "measured")
+
+
 @dataclass
 class MethodContext:
     """What a method may know: the acquisition settings, the noise level, the seed, PSF models.
 
-    The phantom is deliberately absent. ``psf("exact")`` / ``psf("wrong")`` return cached kernels.
+    The phantom is deliberately absent. ``psf(which)`` returns cached kernels: ``"exact"``,
+    ``"wrong"``, ``"model"`` or ``"measured"`` (the last two as the scenario defines them; the
+    measured point source's noise uses ``seed + 5000``). ``options`` holds tuned algorithm options
+    per ``(algorithm, which)``; missing entries use the package defaults.
+
+    Two kinds with identical kernels (the model and the exact PSF of a scenario whose physics the
+    user's model describes exactly) share one array, and :meth:`deconvolve` then computes the
+    same (algorithm, kernel, options) only once per native image; the reused result reports the
+    runtime of the computation that made it.
     """
 
     settings: XSpaceSettings
     snr_db: float | None = None
     seed: int = 0
     wrong_psf_model: PSFModel = DEFAULT_WRONG_PSF
+    scenario: Scenario | None = None
+    options: dict = field(default_factory=dict)
     _kernels: dict = field(default_factory=dict, repr=False)
+    _results: dict = field(default_factory=dict, repr=False)
+    _reused_runtime_s: float | None = field(default=None, repr=False)
 
     @property
     def grid(self):
         return self.settings.grid
 
     def psf(self, which: str = "exact") -> np.ndarray:
-        if which not in ("exact", "wrong"):
-            raise ValueError(f"which must be 'exact' or 'wrong', got {which!r}")
+        if which not in PSF_WHICH:
+            raise ValueError(f"which must be one of {PSF_WHICH}, got {which!r}")
         if which not in self._kernels:
-            model = PSFModel() if which == "exact" else self.wrong_psf_model
-            self._kernels[which] = build_psf(self.settings, model)
+            if which == "wrong":
+                self._kernels[which] = build_psf(self.settings, self.wrong_psf_model)
+            elif self.scenario is not None:
+                self._kernels[which] = self.scenario.psf(which, seed=self.seed + 5000)
+            else:
+                model = PSFModel(which, snr_db=30.0 if self.snr_db is None else self.snr_db,
+                                 seed=self.seed + 5000)
+                self._kernels[which] = build_psf(self.settings, model)
+            new = self._kernels[which]
+            for other, kernel in self._kernels.items():
+                if other != which and kernel.shape == new.shape and np.array_equal(kernel, new):
+                    self._kernels[which] = kernel
+                    break
         return self._kernels[which]
+
+    def deconvolve(self, native: np.ndarray, algorithm: str, which: str) -> np.ndarray:
+        """Deconvolve with ``psf(which)`` and the tuned options, reusing identical work."""
+        options = {"seed": self.seed} if algorithm == "unsupervised-wiener" else {}
+        options.update(self.options_for(algorithm, which))
+        kernel = self.psf(which)
+        key = (algorithm, id(kernel), repr(sorted(options.items())))
+        if self._results.get("native") is not native:
+            self._results = {"native": native}
+        if key in self._results:
+            image, runtime = self._results[key]
+            self._reused_runtime_s = runtime
+            return image
+        t0 = time.perf_counter()
+        image = deconvolve(native, kernel, method=algorithm, **options)
+        self._results[key] = (image, time.perf_counter() - t0)
+        return image
+
+    def pop_reused_runtime(self) -> float | None:
+        """Runtime of the reused result returned last (None if the last call computed)."""
+        runtime, self._reused_runtime_s = self._reused_runtime_s, None
+        return runtime
+
+    def options_for(self, algorithm: str, which: str) -> dict:
+        return dict(self.options.get((algorithm, which), {}))
 
 
 MethodFn = Callable[[np.ndarray, MethodContext], np.ndarray]
@@ -86,24 +151,33 @@ MethodFn = Callable[[np.ndarray, MethodContext], np.ndarray]
 
 @dataclass(frozen=True)
 class ProtocolMethod:
+    """A registered method; ``psf`` names the PSF a deconvolution baseline uses (else None)."""
+
     name: str
     label: str
     fn: MethodFn
+    psf: str | None = None
 
 
 _REGISTRY: dict[str, ProtocolMethod] = {}
 
 
 def register_method(name: str, fn: MethodFn, *, label: str | None = None,
-                    replace: bool = False) -> ProtocolMethod:
-    """Add a method ``fn(native, context) -> image`` under ``name`` (used by ``--methods``)."""
+                    replace: bool = False, psf: str | None = None) -> ProtocolMethod:
+    """Add a method ``fn(native, context) -> image`` under ``name`` (used by ``--methods``).
+
+    ``psf`` (one of ``"exact"``, ``"wrong"``, ``"model"``, ``"measured"``) marks a deconvolution
+    baseline by the PSF it needs; it decides in which default method lists it appears.
+    """
+    if psf is not None and psf not in PSF_WHICH:
+        raise ValueError(f"psf must be None or one of {PSF_WHICH}, got {psf!r}")
     if not name or not isinstance(name, str) or "," in name or " " in name:
         raise ValueError(f"name must be a non-empty string without commas or spaces, got {name!r}")
     if not callable(fn):
         raise ValueError(f"fn must be callable, got {fn!r}")
     if name in _REGISTRY and not replace:
         raise ValueError(f"a method named {name!r} is already registered (pass replace=True)")
-    method = ProtocolMethod(name=name, label=label or name, fn=fn)
+    method = ProtocolMethod(name=name, label=label or name, fn=fn, psf=psf)
     _REGISTRY[name] = method
     return method
 
@@ -131,18 +205,29 @@ def load_optional_providers(providers: list[str] | None = None) -> list[str]:
 
 def _deconvolution_method(algorithm: str, which: str) -> MethodFn:
     def run(native: np.ndarray, context: MethodContext) -> np.ndarray:
-        options = {"seed": context.seed} if algorithm == "unsupervised-wiener" else {}
-        return deconvolve(native, context.psf(which), method=algorithm, **options)
+        return context.deconvolve(native, algorithm, which)
 
     return run
 
 
+#: The deconvolution baselines (registry name stem, label stem).
+BASELINES: tuple[tuple[str, str], ...] = (
+    ("wiener", "Wiener"), ("richardson-lucy", "Richardson-Lucy"),
+    ("unsupervised-wiener", "Unsupervised Wiener"))
+#: Baselines whose options the scenario tuning chooses (unsupervised Wiener tunes itself).
+TUNED_BASELINES: tuple[str, ...] = ("wiener", "richardson-lucy")
+
 register_method("native", lambda native, context: native, label="Native")
-for _alg, _title in (("wiener", "Wiener"), ("richardson-lucy", "Richardson-Lucy"),
-                     ("unsupervised-wiener", "Unsupervised Wiener")):
-    register_method(_alg, _deconvolution_method(_alg, "exact"), label=f"{_title} (exact PSF)")
+for _alg, _title in BASELINES:
+    register_method(_alg, _deconvolution_method(_alg, "exact"), label=f"{_title} (exact PSF)",
+                    psf="exact")
     register_method(f"{_alg}-wrong-psf", _deconvolution_method(_alg, "wrong"),
-                    label=f"{_title} (wrong PSF)")
+                    label=f"{_title} (wrong PSF)", psf="wrong")
+for _alg, _title in BASELINES:
+    register_method(f"{_alg}-model-psf", _deconvolution_method(_alg, "model"),
+                    label=f"{_title} (model PSF)", psf="model")
+    register_method(f"{_alg}-measured-psf", _deconvolution_method(_alg, "measured"),
+                    label=f"{_title} (measured PSF)", psf="measured")
 
 
 # --------------------------------------------------------------------------------------------
@@ -156,6 +241,15 @@ class ProtocolConfig:
     ----------
     gaps_mm : tuple of float
         Edge-to-edge gaps between the tubes (default the paper's 1.0 ... 3.4 mm).
+    scenario : Scenario, optional
+        Fixes the physics, noise and tube orientation (then ``gradient_t_per_m`` and ``snr_db``
+        are not used; ``snr_db`` must stay None).
+    tune : bool
+        Choose Wiener's balance and Richardson-Lucy's iterations per PSF on the scenario's
+        validation set (:func:`~napari_mpi_dl.analysis.scenarios.tune_baselines`); default False:
+        the package defaults.
+    n_validation_digits : int
+        MNIST training digits in that validation set.
     diameter_mm : float
         Tube diameter (default 1.2 mm).
     gradient_t_per_m : float
@@ -183,6 +277,9 @@ class ProtocolConfig:
     methods: tuple[str, ...] | None = None
     dip_threshold: float = DEFAULT_DIP_THRESHOLD
     profile_width_px: int = 1
+    scenario: Scenario | None = None
+    tune: bool = False
+    n_validation_digits: int = VALIDATION_DIGITS
 
     def __post_init__(self) -> None:
         gaps = tuple(float(g) for g in self.gaps_mm)
@@ -194,18 +291,49 @@ class ProtocolConfig:
             raise ValueError(f"snr_db must be a finite number of dB or None, got {self.snr_db!r}")
         if self.methods is not None:
             object.__setattr__(self, "methods", tuple(self.methods))
+        if self.scenario is not None and self.snr_db is not None:
+            raise ValueError(f"snr_db is fixed by the scenario {self.scenario.name!r} "
+                             f"({self.scenario.snr_db} dB); leave snr_db as None")
+        if int(self.n_validation_digits) < 0:
+            raise ValueError(f"n_validation_digits must be >= 0, got {self.n_validation_digits!r}")
 
     def settings(self) -> XSpaceSettings:
+        if self.scenario is not None:
+            return self.scenario.settings
         return XSpaceSettings(particle=DEFAULT_PARTICLE, gradient_t_per_m=self.gradient_t_per_m,
                               scan_mode="x", grid=DEFAULT_GRID)
 
+    @property
+    def noise_db(self) -> float | None:
+        """White noise on the native images (the scenario's, else ``snr_db``)."""
+        return self.scenario.snr_db if self.scenario is not None else self.snr_db
+
+    def effective_scenario(self) -> Scenario:
+        """The scenario, or the ideal protocol of this config's gradient and noise as one."""
+        if self.scenario is not None:
+            return self.scenario
+        return Scenario("custom", "Custom", "Two-tube protocol of the config's settings",
+                        settings=self.settings(), snr_db=self.snr_db)
+
     def method_names(self) -> tuple[str, ...]:
-        names = self.methods if self.methods is not None else tuple(_REGISTRY)
+        scenario = self.effective_scenario()
+        if self.methods is not None:
+            names = self.methods
+        elif self.scenario is None:
+            names = tuple(n for n, m in _REGISTRY.items() if m.psf in (None, "exact", "wrong"))
+        else:
+            names = tuple(n for n, m in _REGISTRY.items()
+                          if m.psf is None or m.psf in scenario.psf_kinds())
         unknown = [n for n in names if n not in _REGISTRY]
         if unknown:
             raise ValueError(f"unknown method(s) {unknown}; registered: {list(_REGISTRY)}")
         if not names:
             raise ValueError("methods must name at least one method")
+        if not scenario.shift_invariant:
+            exact = [n for n in names if _REGISTRY[n].psf == "exact"]
+            if exact:
+                raise ValueError(f"method(s) {exact} need the exact PSF, which scenario "
+                                 f"{scenario.name!r} does not have (relaxation)")
         return tuple(names)
 
 
@@ -245,6 +373,9 @@ class ProtocolResult:
     lines_mm: dict[float, tuple] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
     messages: list[str] = field(default_factory=list)
+    tuning: list[TunedSetting] = field(default_factory=list)
+    #: The methods' context (kernels, tuned options), to score more phantoms the same way.
+    context: MethodContext | None = field(default=None, repr=False)
 
     def row(self, gap_mm: float, method: str) -> ProtocolRow:
         """The row of one gap and method."""
@@ -288,6 +419,53 @@ def peaks_at_tubes(analysis: ProfileAnalysis, *, gap_mm: float, diameter_mm: flo
             and abs(main[1].position_mm - 2.0 * distance) <= tolerance)
 
 
+def method_context(config: ProtocolConfig, names: tuple[str, ...] | None = None,
+                   ) -> tuple[MethodContext, list[TunedSetting]]:
+    """The context the methods of ``config`` run with, tuned if ``config.tune``.
+
+    Tuning covers the (algorithm, PSF) pairs of :data:`TUNED_BASELINES` among ``names``
+    (default: ``config.method_names()``).
+    """
+    names = config.method_names() if names is None else names
+    scenario = config.effective_scenario()
+    context = MethodContext(settings=config.settings(), snr_db=config.noise_db, seed=config.seed,
+                            wrong_psf_model=config.wrong_psf, scenario=config.scenario)
+    tuning: list[TunedSetting] = []
+    if config.tune:
+        kinds = []
+        for n in names:
+            m = _REGISTRY[n]
+            if m.psf is not None and any(n == a or n.startswith(a + "-")
+                                         for a in TUNED_BASELINES) and m.psf not in kinds:
+                kinds.append(m.psf)
+        if kinds:
+            kernels = {k: context.psf(k) for k in kinds}
+            unique = {}  # kinds sharing one kernel are tuned once
+            for k, kernel in kernels.items():
+                unique.setdefault(id(kernel), k)
+            tuned = tune_baselines(scenario, {k: kernels[k] for k in unique.values()},
+                                   n_digits=config.n_validation_digits, seed=config.seed)
+            tuning = [dataclasses.replace(t, psf=k) for k in kinds for t in tuned
+                      if t.psf == unique[id(kernels[k])]]
+            context.options = {(t.algorithm, t.psf): t.options for t in tuning}
+    return context, tuning
+
+
+def profile_verdict(prof: LineProfile, *, threshold: float) -> ProfileAnalysis:
+    """:func:`analyse_profile`, except that a profile whose two main peaks are not positive (an
+    inverted or ringing restoration) counts as "no two tubes": no peaks, dip 0, not resolved.
+
+    The profile tool refuses such profiles (no dip is defined); a protocol must score them.
+    """
+    try:
+        return analyse_profile(prof.distance_mm, prof.values, threshold=threshold)
+    except ValueError as exc:
+        if "peaks must be positive" not in str(exc):
+            raise
+        return ProfileAnalysis(peaks=(), separation_mm=None, valley_value=None, dip=0.0,
+                               threshold=float(threshold))
+
+
 def iter_protocol(
     config: ProtocolConfig | None = None,
 ) -> Iterator[tuple[int, int, ProtocolResult]]:
@@ -297,32 +475,36 @@ def iter_protocol(
     """
     config = config or ProtocolConfig()
     names = config.method_names()
-    settings = config.settings()
-    sim = NativeSimulator(settings)
-    context = MethodContext(settings=settings, snr_db=config.snr_db, seed=config.seed,
-                            wrong_psf_model=config.wrong_psf)
-    result = ProtocolResult(config=config, labels={n: _REGISTRY[n].label for n in names})
-    grid = settings.grid
+    scenario = config.effective_scenario()
+    sim = scenario.simulator()
+    context, tuning = method_context(config, names)
+    result = ProtocolResult(config=config, labels={n: _REGISTRY[n].label for n in names},
+                            tuning=tuning, context=context)
+    grid = scenario.grid
     layer = grid.layer_kwargs()
+    orientation = scenario.tube_orientation
     total, done = len(config.gaps_mm) * len(names), 0
     for i, gap in enumerate(config.gaps_mm):
-        phantom = two_tube_phantom(gap_mm=gap, diameter_mm=config.diameter_mm, grid=grid)
-        native = sim.simulate(phantom, snr_db=config.snr_db,
-                              seed=None if config.snr_db is None else config.seed + i)
-        line = two_tube_geometry(gap_mm=gap, diameter_mm=config.diameter_mm).profile_line_mm
+        phantom = two_tube_phantom(gap_mm=gap, diameter_mm=config.diameter_mm, grid=grid,
+                                   orientation=orientation)
+        native = sim.simulate(phantom, seed=config.seed + i)
+        line = two_tube_geometry(gap_mm=gap, diameter_mm=config.diameter_mm,
+                                 orientation=orientation).profile_line_mm
         result.phantoms[gap] = phantom
         result.lines_mm[gap] = line
         for name in names:
             t0 = time.perf_counter()
             image = np.asarray(_REGISTRY[name].fn(native, context), dtype=np.float64)
             runtime = time.perf_counter() - t0
+            reused = context.pop_reused_runtime()
+            runtime = runtime if reused is None else reused
             if image.shape != phantom.shape:
                 raise ValueError(f"method {name!r} returned shape {image.shape}, "
                                  f"expected {phantom.shape}")
             metrics = image_metrics(phantom, image)
             prof = sample_profile(image, *line, width_px=config.profile_width_px,
                                   scale=layer["scale"], translate=layer["translate"])
-            ana = analyse_profile(prof.distance_mm, prof.values, threshold=config.dip_threshold)
+            ana = profile_verdict(prof, threshold=config.dip_threshold)
             at_tubes = peaks_at_tubes(ana, gap_mm=gap, diameter_mm=config.diameter_mm)
             result.images[(gap, name)] = image
             result.profiles[(gap, name)] = prof
@@ -371,11 +553,14 @@ class MnistRow:
 
 
 def run_mnist_evaluation(config: ProtocolConfig | None = None, *,
-                         n_digits: int = 20) -> list[MnistRow]:
+                         n_digits: int = 20, context: MethodContext | None = None,
+                         ) -> list[MnistRow]:
     """PSNR/SSIM of every method over the first ``n_digits`` held-out MNIST test digits.
 
-    Uses the same settings, noise, seed and methods as the two-tube protocol. Raises
-    ``ModuleNotFoundError`` when :mod:`napari_mpi_dl.phantoms.mnist` is not available.
+    Uses the same settings, noise, seed and methods as the two-tube protocol; pass the
+    protocol's ``context`` (e.g. ``ProtocolResult``'s tuning) to reuse its kernels and tuned
+    options, otherwise one is built from ``config``. Raises ``ModuleNotFoundError`` when
+    :mod:`napari_mpi_dl.phantoms.mnist` is not available.
     """
     from napari_mpi_dl.phantoms.mnist import mnist_indices, mnist_phantoms
 
@@ -384,15 +569,14 @@ def run_mnist_evaluation(config: ProtocolConfig | None = None, *,
     if not (1 <= int(n_digits) <= len(test)):
         raise ValueError(f"n_digits must be in [1, {len(test)}], got {n_digits!r}")
     names = config.method_names()
-    settings = config.settings()
-    sim = NativeSimulator(settings)
-    context = MethodContext(settings=settings, snr_db=config.snr_db, seed=config.seed,
-                            wrong_psf_model=config.wrong_psf)
-    phantoms = mnist_phantoms(test[: int(n_digits)], grid=settings.grid)
+    scenario = config.effective_scenario()
+    sim = scenario.simulator()
+    if context is None:
+        context, _ = method_context(config, names)
+    phantoms = mnist_phantoms(test[: int(n_digits)], grid=scenario.grid)
     scores: dict[str, list[tuple[float, float]]] = {n: [] for n in names}
     for i, phantom in enumerate(phantoms):
-        native = sim.simulate(phantom, snr_db=config.snr_db,
-                              seed=None if config.snr_db is None else config.seed + 1000 + i)
+        native = sim.simulate(phantom, seed=config.seed + 1000 + i)
         for name in names:
             image = np.asarray(_REGISTRY[name].fn(native, context), dtype=np.float64)
             m = image_metrics(phantom, image)

@@ -2,7 +2,9 @@
 
 The Markdown table follows Table 1 of the deblurring paper: one row per gap ("resolution"), one
 column per method, each cell ``PSNR / SSIM / dip`` with a check mark when the tubes are resolved;
-a second table gives the smallest resolved gap per method.
+a second table gives the smallest resolved gap per method. For the mismatch protocol
+(:mod:`.scenarios`) :func:`summary_rows` / :func:`summary_markdown` put every scenario side by side
+(method x scenario).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from napari_mpi_dl.analysis.metrics import NORMALISATION, SSIM_WINDOW
@@ -75,11 +78,23 @@ def markdown_table(result: ProtocolResult) -> str:
     cfg = result.config
     methods = list(result.labels)
     by_key = {(r.gap_mm, r.method): r for r in result.rows}
-    noise = ("no noise" if cfg.snr_db is None
-             else f"white noise at {cfg.snr_db:g} dB (seed {cfg.seed})")
+    noise = ("no noise" if cfg.noise_db is None
+             else f"white noise at {cfg.noise_db:g} dB (seed {cfg.seed})")
+    settings = cfg.settings()
+    if cfg.scenario is None:
+        head = [f"Two-tube protocol: tubes {cfg.diameter_mm:g} mm, gradient "
+                f"{settings.gradient_t_per_m:g} T/m, {settings.scan_mode}-scan, {noise}; "
+                f"wrong PSF = {cfg.wrong_psf.describe()}."]
+    else:
+        sc = cfg.scenario
+        head = [f"Scenario `{sc.name}`: {sc.description}",
+                f"Two-tube protocol: tubes {cfg.diameter_mm:g} mm ({sc.tube_orientation}), "
+                f"nominal gradient {settings.gradient_t_per_m:g} T/m (true: "
+                f"{_true_gradient_text(settings)}), {settings.scan_mode}-scan, {noise}; "
+                f"measured PSF: point source at {sc.psf_snr_db:g} dB."]
+        head += [tuning_text(result.tuning)] if result.tuning else []
     lines = [
-        f"Two-tube protocol: tubes {cfg.diameter_mm:g} mm, gradient {cfg.gradient_t_per_m:g} T/m, "
-        f"x-scan, {noise}; wrong PSF = {cfg.wrong_psf.describe()}.",
+        *head,
         f"Cells: PSNR (dB) / SSIM / dip; a check mark means resolved (dip >= "
         f"{cfg.dip_threshold:g} with both peaks on the tubes; a dip between peaks elsewhere is "
         f"marked *). Metrics: {NORMALISATION}; SSIM window {SSIM_WINDOW}.",
@@ -110,6 +125,23 @@ def markdown_table(result: ProtocolResult) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _true_gradient_text(settings) -> str:
+    g = settings.true_gradient_yx_t_per_m
+    return "the same" if g is None else f"Gx {g[1]:.4g}, Gy {g[0]:.4g} T/m"
+
+
+def tuning_text(tuning) -> str:
+    """One sentence listing the tuned options (:class:`~.scenarios.TunedSetting` list)."""
+    parts = []
+    for t in tuning:
+        value = (f"balance {t.options['balance']:g}" if t.algorithm == "wiener"
+                 else f"{t.options['iterations']} iterations")
+        parts.append(f"{t.algorithm} / {t.psf} PSF: {value} "
+                     f"(validation {t.validation_psnr_db:.2f} dB)")
+    return ("Tuned on the validation set (tube gaps 1.2, 2.0, 2.8 mm and MNIST training digits, "
+            "scenario physics and noise; best mean PSNR): " + "; ".join(parts) + ".")
+
+
 def write_markdown(result: ProtocolResult, path: str | os.PathLike) -> Path:
     """Write :func:`markdown_table` atomically."""
     return write_text_atomic(path, markdown_table(result))
@@ -137,3 +169,112 @@ def mnist_csv(rows) -> str:
     for r in rows:
         writer.writerow(r.as_dict())
     return buf.getvalue()
+
+
+# --------------------------------------------------------------------------------------------
+# mismatch protocol: one summary across scenarios
+# --------------------------------------------------------------------------------------------
+SUMMARY_FIELDS = ("scenario", "method", "label", "tube_psnr_db_mean", "tube_ssim_mean",
+                  "smallest_resolved_gap_mm", "n_gaps_resolved", "n_gaps", "digits_psnr_db_mean",
+                  "digits_ssim_mean", "n_digits")
+
+
+@dataclass(frozen=True)
+class SummaryRow:
+    """One (scenario, method) cell of the summary: two-tube means, resolution, digit means."""
+
+    scenario: str
+    method: str
+    label: str
+    tube_psnr_db_mean: float
+    tube_ssim_mean: float
+    smallest_resolved_gap_mm: float | None
+    n_gaps_resolved: int
+    n_gaps: int
+    digits_psnr_db_mean: float | None = None
+    digits_ssim_mean: float | None = None
+    n_digits: int = 0
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def summary_rows(scenario: str, result: ProtocolResult, mnist_rows=()) -> list[SummaryRow]:
+    """Summary rows of one scenario's protocol result and (optional) MNIST rows."""
+    digits = {r.method: r for r in mnist_rows}
+    out = []
+    for m, label in result.labels.items():
+        rows = [r for r in result.rows if r.method == m]
+        d = digits.get(m)
+        out.append(SummaryRow(
+            scenario=scenario, method=m, label=label,
+            tube_psnr_db_mean=float(sum(r.psnr_db for r in rows) / len(rows)),
+            tube_ssim_mean=float(sum(r.ssim for r in rows) / len(rows)),
+            smallest_resolved_gap_mm=result.smallest_resolved_gap(m),
+            n_gaps_resolved=sum(r.resolved for r in rows), n_gaps=len(rows),
+            digits_psnr_db_mean=None if d is None else d.psnr_db_mean,
+            digits_ssim_mean=None if d is None else d.ssim_mean,
+            n_digits=0 if d is None else d.n_digits))
+    return out
+
+
+def summary_csv(rows: list[SummaryRow]) -> str:
+    """CSV text of summary rows (empty cells for missing values)."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=SUMMARY_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({k: ("" if v is None else v) for k, v in r.as_dict().items()})
+    return buf.getvalue()
+
+
+def read_summary_csv(path: str | os.PathLike) -> list[dict]:
+    """Read :func:`summary_csv` back (typed)."""
+    return read_typed_csv(path, text=("scenario", "method", "label"), booleans=(),
+                          integers=("n_gaps_resolved", "n_gaps", "n_digits"))
+
+
+def summary_score(row: SummaryRow) -> float:
+    """The number a summary cell is ranked by: digit PSNR when there are digits, else tubes."""
+    return row.digits_psnr_db_mean if row.n_digits else row.tube_psnr_db_mean
+
+
+def summary_markdown(rows: list[SummaryRow], titles: dict[str, str] | None = None) -> str:
+    """Method x scenario table; the best method per scenario (by :func:`summary_score`) in bold.
+
+    Cells: mean digit PSNR (dB) / mean digit SSIM / smallest resolved tube gap (mm); with no
+    digits, the two-tube means instead.
+    """
+    if not rows:
+        return ""
+    scenarios = list(dict.fromkeys(r.scenario for r in rows))
+    methods = list(dict.fromkeys(r.method for r in rows))
+    labels = {r.method: r.label for r in rows}
+    cell = {(r.scenario, r.method): r for r in rows}
+    titles = titles or {}
+    with_digits = all(r.n_digits for r in rows)
+    what = (f"mean PSNR (dB) / mean SSIM over {rows[0].n_digits} held-out MNIST digits"
+            if with_digits else "mean PSNR (dB) / mean SSIM over the two-tube series")
+    lines = [f"Cells: {what} / smallest resolved two-tube gap (mm; '-' = none). Bold: the best "
+             f"PSNR of the scenario. n/a: the method does not exist there (no exact PSF with "
+             f"relaxation).", "",
+             "| Method | " + " | ".join(titles.get(s, s) for s in scenarios) + " |",
+             "|---|" + "---:|" * len(scenarios)]
+    best = {}
+    for s in scenarios:
+        in_s = [r for r in rows if r.scenario == s]
+        best[s] = max(in_s, key=summary_score).method
+    for m in methods:
+        cells = []
+        for s in scenarios:
+            r = cell.get((s, m))
+            if r is None:
+                cells.append("n/a")
+                continue
+            p, q = ((r.digits_psnr_db_mean, r.digits_ssim_mean) if with_digits
+                    else (r.tube_psnr_db_mean, r.tube_ssim_mean))
+            gap = "-" if r.smallest_resolved_gap_mm is None else f"{r.smallest_resolved_gap_mm:.1f}"
+            text = f"{p:.2f} / {q:.3f} / {gap}"
+            cells.append(f"**{text}**" if best[s] == m else text)
+        lines.append(f"| {labels[m]} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

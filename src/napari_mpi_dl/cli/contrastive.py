@@ -25,7 +25,7 @@ def register(subparsers) -> None:
 
     ev = sub.add_parser("evaluate", help="the paper's evaluation (tables + figures)",
                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    ev.add_argument("--out", required=True, help="output folder")
+    ev.add_argument("-o", "--output", "--out", dest="out", required=True, help="output folder")
     for task in ("recovery", "reconstruction"):
         for setting in ("wo-cl", "cl"):
             ev.add_argument(f"--{task}-{setting}", metavar="FILE.pt", default=None,
@@ -41,7 +41,7 @@ def register(subparsers) -> None:
                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     rc.add_argument("--sm", required=True, help="input system matrix (MDF); its y pitch must be "
                                                 "twice the model's shift (4 mm for the shipped)")
-    rc.add_argument("--out", required=True, help="output MDF file")
+    rc.add_argument("-o", "--output", "--out", dest="out", required=True, help="output MDF file")
     rc.add_argument("--weights", default=None, help="recovery weights (default: shipped CL)")
     rc.add_argument("--setting", choices=("cl", "wo-cl"), default="cl")
     rc.add_argument("--device", default="auto")
@@ -50,7 +50,8 @@ def register(subparsers) -> None:
     re = sub.add_parser("reconstruct", help="direct reconstruction of an MDF measurement",
                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     re.add_argument("--measurement", required=True, help="MDF measurement file")
-    re.add_argument("--out", required=True, help="output image stack (.npy or .tif)")
+    re.add_argument("-o", "--output", "--out", dest="out",
+                    required=True, help="output image stack (.npy or .tif)")
     re.add_argument("--weights", default=None,
                     help="reconstruction weights (default: shipped CL)")
     re.add_argument("--setting", choices=("cl", "wo-cl"), default="cl")

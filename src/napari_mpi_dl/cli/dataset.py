@@ -6,6 +6,9 @@ Examples::
     napari-mpi-dl dataset mnist --split test --snr-db 30 --deconvolve wiener -o mnist_test.h5
     napari-mpi-dl dataset two-tube --gradients low high -o tubes.h5
     napari-mpi-dl dataset files a.tif b.npy -o mine.h5
+    napari-mpi-dl dataset mnist --split all --tracer resovist -o realistic.h5
+    napari-mpi-dl dataset mnist --draw-tracers ideal resovist --draw-gradient-errors -0.1 0 0.1 \
+        -o varied.h5
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from napari_mpi_dl.cli._physics_options import (
     command_line,
     grid_from_args,
     particle_from_args,
+    scanner_from_args,
 )
 
 
@@ -34,7 +38,8 @@ def register(subparsers) -> None:
     )
     p.add_argument("phantoms", choices=("mnist", "two-tube", "files"), help="phantom source")
     p.add_argument("files", nargs="*", help="image files (.tif/.npy) for 'files'")
-    p.add_argument("-o", "--output", required=True, help="HDF5 file to write (.h5)")
+    p.add_argument("-o", "--output", "--out", dest="output",
+                   required=True, help="HDF5 file to write (.h5)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     m = p.add_argument_group("MNIST")
     m.add_argument("--split", choices=("train", "test", "all"), default="train",
@@ -55,6 +60,15 @@ def register(subparsers) -> None:
                         "/native/<name> stack each (numbers are named g<value>)")
     p.add_argument("--deconvolve", default=None, metavar="METHOD",
                    help="also store /deconvolved/<name> made with this deconvolution method")
+    d = p.add_argument_group(
+        "physics drawn per image (seeded with --seed; each combination of bins is one cached "
+        "model)")
+    d.add_argument("--draw-tracers", nargs="+", default=None, metavar="NAME",
+                   help="tracer presets to draw from")
+    d.add_argument("--draw-relaxation-times-s", nargs="+", type=float, default=None,
+                   metavar="TAU", help="Debye times (s) to draw from")
+    d.add_argument("--draw-gradient-errors", nargs="+", type=float, default=None,
+                   metavar="E", help="relative gradient errors to draw from")
     x = p.add_argument_group("execution")
     x.add_argument("--workers", type=int, default=2, help="parallel workers")
     x.add_argument("--executor", choices=("thread", "process"), default="thread",
@@ -71,6 +85,11 @@ def run(args: argparse.Namespace) -> int:
     from napari_mpi_dl import datasets as ds
 
     grid = grid_from_args(args)
+    draws = None
+    if args.draw_tracers or args.draw_relaxation_times_s or args.draw_gradient_errors:
+        draws = ds.PhysicsDraws(tracers=tuple(args.draw_tracers or ()),
+                                relaxation_times_s=tuple(args.draw_relaxation_times_s or ()),
+                                gradient_errors=tuple(args.draw_gradient_errors or ()))
     if args.files and args.phantoms != "files":
         raise ValueError(f"file arguments are only used with 'files', not {args.phantoms!r}")
     config = ds.DatasetConfig(
@@ -79,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed, deconvolve=args.deconvolve, workers=args.workers,
         chunk_size=args.chunk_size, executor=args.executor,
         compression=None if args.compression == "none" else args.compression,
+        draws=draws, **scanner_from_args(args),
     )
     if not args.output.endswith((".h5", ".hdf5")):
         raise ValueError(f"--output must end with .h5 or .hdf5, got {args.output!r}")

@@ -14,7 +14,8 @@ def register(subparsers) -> None:
                     "a DC_GAN generator. The output has the input's shape and intensity range.",
     )
     p.add_argument("input", help="native image (.tif, .tiff or .npy)")
-    p.add_argument("--out", required=True, help="output image (.tif, .tiff or .npy)")
+    p.add_argument("-o", "--output", "--out", dest="out",
+                   required=True, help="output image (.tif, .tiff or .npy)")
     p.add_argument("--weights", default=None,
                    help="weights file or training checkpoint (default: the shipped weights)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")

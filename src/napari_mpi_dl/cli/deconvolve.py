@@ -59,7 +59,8 @@ def register(subparsers) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("input", help="native image (.tif, .tiff, .npy; 2D)")
-    p.add_argument("--out", "-o", required=True, help="output image (.tif, .tiff, .npy)")
+    p.add_argument("-o", "--output", "--out", dest="out",
+                   required=True, help="output image (.tif, .tiff, .npy)")
     p.add_argument("--method", choices=METHODS, default="wiener")
     a = p.add_argument_group("algorithm options")
     a.add_argument("--balance", type=float, default=DEFAULT_WIENER_BALANCE,
@@ -115,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
     from napari_mpi_dl.recon.deconvolution import deconvolve
     from napari_mpi_dl.recon.psf_models import build_psf
 
-    image_suffix(args.out, name="--out")
+    image_suffix(args.out, name="--output")
     image = read_image(args.input)
     if image.ndim != 2:
         raise ValueError(f"{args.input} must hold one 2D image, got shape {image.shape}")

@@ -24,7 +24,8 @@ def register(subparsers) -> None:
         "demo", help="headless end-to-end demo: simulate, deblur and evaluate (figure + table)",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--out", "-o", default="demo_out", help="output directory")
+    p.add_argument("-o", "--output", "--out", dest="out",
+                   default="demo_out", help="output directory")
     p.add_argument("--mnist", type=int, default=20,
                    help="held-out MNIST digits in the evaluation (0 = skip)")
     p.add_argument("--snr-db", type=float, default=None, help="noise for the evaluation")

@@ -4,11 +4,18 @@ Writes ``two_tube_protocol.csv`` (one row per gap and method), ``two_tube_protoc
 layout) and ``two_tube_protocol.png`` (Figure 2 layout) into ``--out``; with ``--mnist N`` also
 ``mnist.csv`` / ``mnist.md`` (mean PSNR/SSIM over N held-out digits).
 
+The mismatch protocol: ``--scenario NAME`` (repeatable; ``--list-scenarios``) runs the protocol
+in each named scenario (:mod:`napari_mpi_dl.analysis.scenarios`: fixed physics, noise and tube
+orientation; deconvolution with the model, the measured and, where it exists, the exact PSF,
+tuned on validation phantoms unless ``--tuning defaults``) and writes each scenario's files into
+``--out/NAME/`` plus ``summary.csv`` / ``summary.md`` / ``summary.png`` (method x scenario).
+
 Examples::
 
     napari-mpi-dl evaluate --out results/
     napari-mpi-dl evaluate --out results_30db/ --snr-db 30 --seed 0
     napari-mpi-dl evaluate --out quick/ --methods native,wiener --gaps 1.4 3.0
+    napari-mpi-dl evaluate --out mismatch/ --scenario ideal --scenario relaxation --mnist 10
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from napari_mpi_dl.phantoms.two_tube import PROTOCOL_GAPS_MM
 CSV_NAME = "two_tube_protocol.csv"
 MARKDOWN_NAME = "two_tube_protocol.md"
 FIGURE_NAME = "two_tube_protocol.png"
+SUMMARY_NAMES = ("summary.csv", "summary.md", "summary.png")
 
 
 def register(subparsers) -> None:
@@ -34,7 +42,7 @@ def register(subparsers) -> None:
                     "such as DC_GAN) and write a CSV, a Markdown table and a PNG figure.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--out", "-o", required=True, help="output directory")
+    p.add_argument("-o", "--output", "--out", dest="out", required=True, help="output directory")
     p.add_argument("--snr-db", type=float, default=None,
                    help="white noise on the native images (e.g. 30); default none")
     p.add_argument("--seed", type=int, default=0, help="seed of the noise and of samplers")
@@ -56,6 +64,15 @@ def register(subparsers) -> None:
                    help="also evaluate N held-out MNIST digits (0 = skip)")
     p.add_argument("--provider", action="append", default=None, metavar="MODULE",
                    help="extra module that registers methods (repeatable)")
+    p.add_argument("--scenario", action="append", default=None, metavar="NAME",
+                   help="run the mismatch protocol in this scenario (repeatable, or 'all'; "
+                        "see --list-scenarios); fixes gradient and noise")
+    p.add_argument("--list-scenarios", action="store_true", help="print the scenarios and exit")
+    p.add_argument("--tuning", choices=("validation", "defaults"), default="validation",
+                   help="with --scenario: tune Wiener balance / Richardson-Lucy iterations per "
+                        "PSF on validation phantoms, or use the package defaults")
+    p.add_argument("--validation-digits", type=int, default=4, metavar="N",
+                   help="MNIST training digits in the tuning set (with the tubes 1.2, 2.0, 2.8)")
     p.set_defaults(func=run)
 
 
@@ -73,8 +90,16 @@ def run(args: argparse.Namespace) -> int:
         for name, method in protocol.registered_methods().items():
             print(f"{name}: {method.label}")
         return 0
+    if args.list_scenarios:
+        from napari_mpi_dl.analysis.scenarios import SCENARIOS
+
+        for name, sc in SCENARIOS.items():
+            print(f"{name}: {sc.description}")
+        return 0
     methods = None if args.methods.strip() == "all" else tuple(
         m.strip() for m in args.methods.split(",") if m.strip())
+    if args.scenario:
+        return run_scenarios(args, methods)
     config = protocol.ProtocolConfig(
         gaps_mm=tuple(args.gaps), gradient_t_per_m=gradient_from_preset(args.gradient_t_per_m),
         snr_db=args.snr_db, seed=args.seed,
@@ -120,4 +145,71 @@ def run(args: argparse.Namespace) -> int:
             table += "\n" + mnist_markdown(rows)
     print(table)
     print("wrote " + ", ".join(str(p) for p in written), file=sys.stderr)
+    return 0
+
+
+def run_scenarios(args: argparse.Namespace, methods: tuple[str, ...] | None) -> int:
+    """``--scenario``: the protocol per scenario into ``--out/NAME/`` and a summary across them."""
+    import json
+
+    from napari_mpi_dl.analysis import protocol
+    from napari_mpi_dl.analysis.scenarios import SCENARIOS, get_scenario
+    from napari_mpi_dl.analysis.tables import (
+        markdown_table,
+        mnist_csv,
+        mnist_markdown,
+        summary_csv,
+        summary_markdown,
+        summary_rows,
+        write_csv,
+    )
+    from napari_mpi_dl.io.atomic import write_text_atomic
+
+    if args.snr_db is not None or args.gradient_t_per_m != "low":
+        raise ValueError("--snr-db and --gradient-t-per-m are fixed by each --scenario; "
+                         "drop them (see --list-scenarios)")
+    names = list(SCENARIOS) if args.scenario == ["all"] else list(dict.fromkeys(args.scenario))
+    scenarios = [get_scenario(n) for n in names]  # validates every name before any work
+    configs = [protocol.ProtocolConfig(
+        gaps_mm=tuple(args.gaps), seed=args.seed, methods=methods, scenario=sc,
+        dip_threshold=args.dip_threshold, profile_width_px=args.width,
+        tune=args.tuning == "validation", n_validation_digits=args.validation_digits)
+        for sc in scenarios]
+    for cfg in configs:
+        cfg.method_names()  # validates the methods in every scenario before any work
+    out = Path(args.out)
+    summary = []
+    for sc, cfg in zip(scenarios, configs, strict=True):
+        print(f"scenario {sc.name}: {len(cfg.gaps_mm)} gaps x {len(cfg.method_names())} methods"
+              + (f", {args.mnist} digits" if args.mnist else ""), file=sys.stderr)
+        result = protocol.run_protocol(cfg)
+        folder = out / sc.name
+        write_csv(result.rows, folder / CSV_NAME)
+        table = markdown_table(result)
+        mnist_rows = []
+        if args.mnist:
+            mnist_rows = protocol.run_mnist_evaluation(cfg, n_digits=args.mnist,
+                                                       context=result.context)
+            write_text_atomic(folder / "mnist.csv", mnist_csv(mnist_rows))
+            table += "\n" + mnist_markdown(mnist_rows)
+        write_text_atomic(folder / MARKDOWN_NAME, table)
+        record = {"scenario": sc.as_dict(), "seed": args.seed, "gaps_mm": list(cfg.gaps_mm),
+                  "tuning": [t.__dict__ for t in result.tuning], "n_digits": args.mnist}
+        write_text_atomic(folder / "scenario.json", json.dumps(record, indent=2) + "\n")
+        if not args.no_figure:
+            from napari_mpi_dl.analysis.figures import write_protocol_figure
+
+            write_protocol_figure(result, folder / FIGURE_NAME)
+        summary += summary_rows(sc.name, result, mnist_rows)
+        print(f"  wrote {folder}", file=sys.stderr)
+    titles = {sc.name: sc.title for sc in scenarios}
+    table = summary_markdown(summary, titles)
+    write_text_atomic(out / SUMMARY_NAMES[0], summary_csv(summary))
+    write_text_atomic(out / SUMMARY_NAMES[1], table)
+    if not args.no_figure:
+        from napari_mpi_dl.analysis.figures import write_summary_figure
+
+        write_summary_figure(summary, out / SUMMARY_NAMES[2], titles=titles)
+    print(table)
+    print(f"wrote {out}/NAME/ per scenario and {out}/summary.*", file=sys.stderr)
     return 0

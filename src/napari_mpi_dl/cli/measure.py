@@ -30,7 +30,8 @@ def register(subparsers) -> None:
     p.add_argument("--sm", required=True, help="system matrix (.mdf)")
     p.add_argument("--phantom", choices=PHANTOMS, default="resolution",
                    help="OpenMPIData-like phantom, an MNIST digit or any image")
-    p.add_argument("-o", "--output", required=True, help="measurement file (.mdf)")
+    p.add_argument("-o", "--output", "--out", dest="output",
+                   required=True, help="measurement file (.mdf)")
     p.add_argument("--concentration-mol-per-l", type=float, default=0.1,
                    help="iron concentration of full tracer (tubes, cone, digit strokes, image "
                         "maximum); the concentration phantom has its own 100..5.85 mmol/L")

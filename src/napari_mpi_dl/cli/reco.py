@@ -26,7 +26,8 @@ def register(subparsers) -> None:
                     "(/reconstruction).")
     p.add_argument("--sm", required=True, help="system matrix (.mdf)")
     p.add_argument("--meas", required=True, help="measurement (.mdf)")
-    p.add_argument("--out", "-o", required=True, help="image file (.tif, .tiff, .npy, .mdf)")
+    p.add_argument("-o", "--output", "--out", dest="out",
+                   required=True, help="image file (.tif, .tiff, .npy, .mdf)")
     p.add_argument("--iterations", type=int, default=10, help="Kaczmarz sweeps")
     p.add_argument("--lambda", dest="lam", type=float, default=0.01, help="Tikhonov lambda")
     p.add_argument("--lambda-mode", choices=("relative", "absolute"), default="relative",

@@ -5,6 +5,7 @@ Examples::
     napari-mpi-dl simulate two-tube --gap-mm 1.4 -o native.tif
     napari-mpi-dl simulate mnist --index 7 --gradient-t-per-m high --snr-db 30 -o digit.npy
     napari-mpi-dl simulate --phantom-file my.tif --clip-negative --phantom-out p.tif -o n.tif
+    napari-mpi-dl simulate two-tube --tracer resovist --gradient-error 0.1 -o real.tif
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from napari_mpi_dl.cli._physics_options import (
     add_physics_arguments,
     grid_from_args,
     particle_from_args,
+    scanner_from_args,
 )
 
 PHANTOMS = ("two-tube", "mnist")
@@ -32,7 +34,8 @@ def register(subparsers) -> None:
     )
     p.add_argument("phantom", nargs="?", choices=PHANTOMS,
                    help="built-in phantom (or give --phantom-file)")
-    p.add_argument("-o", "--output", required=True, help="native image file (.tif, .tiff, .npy)")
+    p.add_argument("-o", "--output", "--out", dest="output",
+                   required=True, help="native image file (.tif, .tiff, .npy)")
     p.add_argument("--phantom-out", default=None, help="also write the phantom (.tif/.npy)")
     t = p.add_argument_group("two-tube phantom")
     t.add_argument("--gap-mm", type=float, default=1.4, help="gap between the tube edges, mm")
@@ -85,6 +88,7 @@ def build_phantom(args: argparse.Namespace, grid):
 
 def run(args: argparse.Namespace) -> int:
     from napari_mpi_dl.io.images import image_suffix, write_image
+    from napari_mpi_dl.physics.memory import check_simulation_memory
     from napari_mpi_dl.physics.native import simulate_native
     from napari_mpi_dl.physics.presets import gradient_from_preset
     from napari_mpi_dl.physics.settings import XSpaceSettings
@@ -95,7 +99,8 @@ def run(args: argparse.Namespace) -> int:
     grid = grid_from_args(args)
     settings = XSpaceSettings(particle=particle_from_args(args),
                               gradient_t_per_m=gradient_from_preset(args.gradient_t_per_m),
-                              scan_mode=args.scan_mode, grid=grid)
+                              scan_mode=args.scan_mode, grid=grid, **scanner_from_args(args))
+    check_simulation_memory(settings, args.method, snr_db=args.snr_db)  # before the phantom
     phantom, description = build_phantom(args, grid)
     if not phantom.any():
         raise ValueError(

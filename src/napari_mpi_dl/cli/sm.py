@@ -29,7 +29,8 @@ def register(subparsers) -> None:
                     "102, 96; 12 mT; (-1, -1, 2) T/m; 1632 samples; 3 receive channels) with "
                     "the full-tensor Langevin model, receive noise and interleaved background "
                     "frames, and write it as an MDF 2.1.0 system matrix.")
-    s.add_argument("-o", "--output", required=True, help="system matrix file (.mdf)")
+    s.add_argument("-o", "--output", "--out", dest="output",
+                   required=True, help="system matrix file (.mdf)")
     s.add_argument("--preset", choices=("training", "test"), default="test",
                    help="training: 19x19 voxels over 38x38 mm; test: 37x37 over 37x37 mm")
     s.add_argument("--size", type=int, nargs=2, metavar=("NY", "NX"), default=None,
@@ -42,7 +43,8 @@ def register(subparsers) -> None:
     s.add_argument("--noise-std-v", type=float, default=None,
                    help="receive noise per time sample in V (preset: 1e-12)")
     s.add_argument("--seed", type=int, default=0, help="seed of the noise")
-    s.add_argument("--workers", type=int, default=None, help="threads (default: all cores)")
+    s.add_argument("--threads", "--workers", dest="workers", type=int, default=None,
+                   help="threads (default: all cores)")
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
     s.set_defaults(func=run_simulate)
     i = sub.add_parser("info", help="describe an MDF file (kind, shapes, grid, SNR, metadata)")

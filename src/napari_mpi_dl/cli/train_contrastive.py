@@ -41,7 +41,8 @@ def register(tasks) -> None:
 def add_training_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--setting", choices=("cl", "wo-cl"), default="cl",
                    help="cl: NT-Xent pretraining of encoder + projector first; wo-cl: from scratch")
-    p.add_argument("--out", required=True, metavar="FILE.pt", help="weights file to write")
+    p.add_argument("-o", "--output", "--out", dest="out",
+                   required=True, metavar="FILE.pt", help="weights file to write")
     d = p.add_argument_group("data")
     d.add_argument("--sm", metavar="FILE", help="training system matrix (MDF); default: simulate")
     d.add_argument("--sm-seed", type=int, default=0, help="noise seed of the simulated SM")

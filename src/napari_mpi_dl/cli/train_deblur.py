@@ -84,7 +84,7 @@ def register(tasks) -> None:
     out.add_argument("--checkpoint-every", type=int, default=500)
     out.add_argument("--resume", nargs="?", const="last", default=None, metavar="CHECKPOINT",
                      help="continue from CHECKPOINT (default: <checkpoint-dir>/dcgan_last.pt)")
-    out.add_argument("--out", default=None,
+    out.add_argument("-o", "--output", "--out", dest="out", default=None,
                      help="final generator weights (default <checkpoint-dir>/dcgan_weights.pt); "
                           "a .json with the provenance is written next to it")
     out.add_argument("--no-progress", action="store_true", help="no tqdm bar (log lines instead)")

@@ -2,7 +2,8 @@
 
 TIFF files written here carry the pixel size as the standard X/Y resolution tags (pixels per
 centimetre, ``ResolutionUnit = CENTIMETER``) and, when given, a JSON metadata record in the
-ImageDescription tag (tifffile's "shaped" description), which :func:`read_image_metadata` returns.
+ImageDescription tag (tifffile's "shaped" description, marked ``software = napari-mpi-dl``),
+which :func:`read_image_metadata` returns and napari's reader of this package recognises.
 ``.npy`` files hold the array only.
 """
 
@@ -19,6 +20,7 @@ from napari_mpi_dl.io.atomic import atomic_path
 TIFF_SUFFIXES = (".tif", ".tiff")
 NPY_SUFFIXES = (".npy",)
 IMAGE_SUFFIXES = TIFF_SUFFIXES + NPY_SUFFIXES
+SOFTWARE = "napari-mpi-dl"  # marks the TIFF metadata record (the napari reader looks for it)
 
 
 def image_suffix(path: str | os.PathLike, *, name: str) -> str:
@@ -124,7 +126,7 @@ def write_image(
     arr = np.asarray(array)
     if arr.size == 0:
         raise ValueError(f"array is empty (shape {arr.shape})")
-    record = dict(metadata or {})
+    record = {"software": SOFTWARE, **dict(metadata or {})}
     if pixel_mm is not None:
         dy, dx = (float(p) for p in pixel_mm)
         if not (np.isfinite(dy) and np.isfinite(dx) and dy > 0 and dx > 0):

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from napari_mpi_dl.io.mdf_read import MDF_SUFFIXES, mdf_kind
+from napari_mpi_dl.napari_io.units import MM, mm_units
 
 
 def get_reader(path):
@@ -77,6 +78,7 @@ def _layers_for(path: str) -> list[tuple]:
     if truth is not None and truth.shape == result.image.shape:
         layers.insert(0, (truth, {"name": f"{Path(path).stem} phantom", "scale": result.pixel_mm,
                                   "translate": result.origin_mm, "colormap": "gray",
+                                  "units": mm_units(truth.ndim),
                                   "metadata": {"unit": "mol/L", "kind": "phantom"}}, "image"))
     return layers
 
@@ -123,18 +125,36 @@ def find_system_matrix(meas_path: str, meas=None) -> Path | None:
     return matches[0] if len(matches) == 1 else None
 
 
+def frequency_axis_khz(frequencies_hz) -> tuple[float, float] | None:
+    """``(scale, translate)`` in kHz putting napari's frequency axis on the frequencies, if they
+    are evenly spaced (else None: the axis stays an index, the frequencies are in metadata)."""
+    f = np.asarray(frequencies_hz, dtype=float) / 1e3
+    if f.size < 2:
+        return None
+    step = np.diff(f)
+    if not (np.all(step > 0) and np.allclose(step, step[0], rtol=1e-6)):
+        return None
+    return float(step[0]), float(f[0])
+
+
 def system_matrix_layers(sm, *, sort_by_snr: bool = False, channels=None) -> list[tuple]:
-    """One image layer per receive channel: |S| as (frequency, [z,] y, x), scale in mm."""
+    """One image layer per receive channel: |S| as (frequency, [z,] y, x), space in mm.
+
+    Each frequency slice is scaled to its own maximum (``|S| / max over voxels``, the factors in
+    ``metadata["frequency_max"]``), so every slice shows its pattern whatever its amplitude. The
+    frequency axis is in kHz (scale = frequency step, units kHz) when the frequencies are evenly
+    spaced, so napari's readout shows the frequency; sorted by SNR it is the SNR rank.
+    """
     nz, ny, nx = sm.grid_shape_zyx
     vox = sm.voxel_size_mm
     first = 1e3 * sm.voxel_positions_m()[0]  # (x, y, z) of voxel 0
     if nz > 1:
-        scale = (1.0, vox[2], vox[1], vox[0])
-        translate = (0.0, first[2], first[1], first[0])
-        axis_labels = ("frequency", "z", "y", "x")
+        scale = (vox[2], vox[1], vox[0])
+        translate = (first[2], first[1], first[0])
+        axis_labels = ("z", "y", "x")
     else:
-        scale, translate = (1.0, vox[1], vox[0]), (0.0, first[1], first[0])
-        axis_labels = ("frequency", "y", "x")
+        scale, translate = (vox[1], vox[0]), (first[1], first[0])
+        axis_labels = ("y", "x")
     layers = []
     name = Path(sm.source).stem if sm.source else "system matrix"
     for c in range(sm.num_channels) if channels is None else channels:
@@ -143,14 +163,29 @@ def system_matrix_layers(sm, *, sort_by_snr: bool = False, channels=None) -> lis
         snr = sm.row_snr(0)[c]
         if sort_by_snr and sm.snr is not None:
             order = np.argsort(-snr, kind="stable")
-        stack = mag[order].reshape((mag.shape[0],) + ((nz,) if nz > 1 else ()) + (ny, nx))
+        mag = mag[order]
+        peak = mag.max(axis=1)
+        mag = mag / np.where(peak > 0, peak, 1.0)[:, None]
+        stack = mag.reshape((mag.shape[0],) + ((nz,) if nz > 1 else ()) + (ny, nx))
+        sorted_by_snr = bool(sort_by_snr and sm.snr is not None)
+        freq = None if sorted_by_snr else frequency_axis_khz(sm.frequencies_hz[order])
+        if freq is None:
+            lead = {"scale": (1.0,), "translate": (0.0,), "units": ("pixel",),
+                    "labels": ("frequency (SNR rank)" if sorted_by_snr else "frequency index",)}
+        else:
+            lead = {"scale": (freq[0],), "translate": (freq[1],), "units": ("kHz",),
+                    "labels": ("frequency",)}
         meta = {"kind": "system_matrix", "mdf_path": sm.source, "channel": int(c),
                 "frequencies_hz": sm.frequencies_hz[order], "snr": snr[order],
-                "sorted_by_snr": bool(sort_by_snr and sm.snr is not None),
+                "sorted_by_snr": sorted_by_snr, "frequency_max": peak.astype(np.float32),
+                "value": "|S| / max over voxels, per frequency",
                 "background_corrected": sm.background_corrected}
         layers.append((stack.astype(np.float32), {
-            "name": f"{name} |S| ch{c}" + (" (by SNR)" if meta["sorted_by_snr"] else ""),
-            "scale": scale, "translate": translate, "axis_labels": axis_labels,
+            "name": f"{name} |S| ch{c}" + (" (by SNR)" if sorted_by_snr else ""),
+            "scale": lead["scale"] + tuple(scale),
+            "translate": lead["translate"] + tuple(translate),
+            "units": lead["units"] + (MM,) * len(scale),
+            "axis_labels": lead["labels"] + axis_labels, "contrast_limits": (0.0, 1.0),
             "colormap": "magma", "metadata": meta}, "image"))
     return layers
 
@@ -176,7 +211,7 @@ def result_layer(result, *, name: str, meas_path: str | None = None,
     meta = result.metadata()
     meta.update({"kind": "reconstruction", "measurement": meas_path, "system_matrix": sm_path})
     return (data, {"name": name, "scale": scale, "translate": translate, "colormap": "inferno",
-                   "metadata": meta}, "image")
+                   "units": mm_units(data.ndim), "metadata": meta}, "image")
 
 
 def reconstruction_layer(reco, *, name: str) -> tuple:
@@ -191,4 +226,6 @@ def reconstruction_layer(reco, *, name: str) -> tuple:
     scale = (1.0,) * (data.ndim - spatial) + scale
     translate = (0.0,) * (data.ndim - spatial) + translate
     return (data, {"name": name, "scale": scale, "translate": translate, "colormap": "inferno",
-                   "metadata": {"kind": "reconstruction", **reco.parameters}}, "image")
+                   "units": mm_units(data.ndim, spatial), "metadata": {"kind": "reconstruction",
+                                                                        **reco.parameters}},
+            "image")

@@ -10,6 +10,7 @@ from napari_mpi_dl.physics.grid import ImageGrid
 from napari_mpi_dl.physics.particle import Particle, gradient_a_per_m2
 from napari_mpi_dl.physics.presets import DEFAULT_GRID, DEFAULT_PARTICLE, LOW_GRADIENT_T_PER_M
 from napari_mpi_dl.physics.psf import ScanMode, check_scan_mode
+from napari_mpi_dl.physics.tracers import Tracer, max_relaxation_time_of, particle_record
 
 
 @dataclass(frozen=True)
@@ -18,10 +19,12 @@ class XSpaceSettings:
 
     Parameters
     ----------
-    particle : Particle
-        Tracer model (core diameter, Ms, temperature, relaxation time).
+    particle : Particle or Tracer
+        Tracer model: one core size (:class:`~napari_mpi_dl.physics.particle.Particle`) or a
+        size distribution with a relaxation range (:class:`~napari_mpi_dl.physics.tracers.Tracer`).
     gradient_t_per_m : float
-        In-plane selection-field gradient magnitude in T/m (same along x and y).
+        Nominal in-plane selection-field gradient in T/m (what the user enters; the PSF a user
+        writes down and the velocity compensation use it).
     scan_mode : {"x", "y", "isotropic"}
         Fast (drive) axis of the Cartesian scan; "isotropic" averages an x- and a y-scan image.
     grid : ImageGrid
@@ -34,15 +37,27 @@ class XSpaceSettings:
     drive_margin : float
         The drive amplitude covers the FOV half-width times ``1 + drive_margin`` so that the turning
         points (FFP velocity 0) lie outside the FOV.
+    gradient_error : float
+        Relative calibration error of the scanner: the true gradient along x is
+        ``gradient_t_per_m * (1 + gradient_error)`` (default 0).
+    gradient_anisotropy : float
+        In-plane anisotropy: the true gradient along y is the true one along x times
+        ``1 + gradient_anisotropy`` (default 0: isotropic).
+    partial_fov : PartialFOV, optional
+        Partial-FOV drive along the fast axis (:mod:`napari_mpi_dl.physics.partial_fov`);
+        None (default) drives the whole FOV at once.
     """
 
-    particle: Particle = DEFAULT_PARTICLE
+    particle: Particle | Tracer = DEFAULT_PARTICLE
     gradient_t_per_m: float = LOW_GRADIENT_T_PER_M
     scan_mode: ScanMode = "x"
     grid: ImageGrid = field(default_factory=lambda: DEFAULT_GRID)
     drive_frequency_hz: float = 25e3
     samples_per_period: int = 0
     drive_margin: float = 0.1
+    gradient_error: float = 0.0
+    gradient_anisotropy: float = 0.0
+    partial_fov: object | None = None
 
     def __post_init__(self) -> None:
         gradient_a_per_m2(self.gradient_t_per_m)  # validates > 0
@@ -57,6 +72,44 @@ class XSpaceSettings:
             )
         if not (0.0 <= self.drive_margin <= 1.0):
             raise ValueError(f"drive_margin must be in [0, 1], got {self.drive_margin!r}")
+        for name in ("gradient_error", "gradient_anisotropy"):
+            value = getattr(self, name)
+            if not (np.isfinite(value) and -0.9 <= value <= 9.0):
+                raise ValueError(f"{name} must be a relative error in [-0.9, 9], got {value!r}")
+        tau = max_relaxation_time_of(self.particle)
+        sweep_s = 0.5 / self.drive_frequency_hz
+        if tau > sweep_s:
+            raise ValueError(
+                f"relaxation_time_s ({tau:g} s) is longer than one sweep (half a drive period, "
+                f"{sweep_s:g} s at drive_frequency_hz = {self.drive_frequency_hz:g}): the "
+                f"particles would never follow the drive")
+        if self.partial_fov is not None:
+            from napari_mpi_dl.physics.partial_fov import PartialFOV
+
+            if not isinstance(self.partial_fov, PartialFOV):
+                raise ValueError(f"partial_fov must be a PartialFOV or None, "
+                                 f"got {self.partial_fov!r}")
+            self.partial_fov.check(self.grid, self.scan_mode)
+
+    @property
+    def true_gradient_yx_t_per_m(self) -> tuple[float, float] | None:
+        """True in-plane gradients ``(Gy, Gx)`` in T/m, or None for an ideal scanner."""
+        if self.gradient_error == 0 and self.gradient_anisotropy == 0:
+            return None
+        gx = self.gradient_t_per_m * (1.0 + self.gradient_error)
+        return (gx * (1.0 + self.gradient_anisotropy), gx)
+
+    def true_gradient_slow_fast_t_per_m(self, fast_axis: str) -> tuple[float, float] | None:
+        """True gradients ``(G_slow, G_fast)`` for a scan whose fast axis is ``"x"`` or ``"y"``."""
+        g = self.true_gradient_yx_t_per_m
+        if g is None or fast_axis == "x":
+            return g
+        return (g[1], g[0])
+
+    @property
+    def is_shift_invariant(self) -> bool:
+        """True when the native image is a convolution (no relaxation, full-FOV drive)."""
+        return max_relaxation_time_of(self.particle) == 0 and self.partial_fov is None
 
     def replace(self, **changes) -> XSpaceSettings:
         from dataclasses import replace
@@ -67,5 +120,6 @@ class XSpaceSettings:
         """Flat JSON-friendly record (used in layer metadata and HDF5 attributes)."""
         d = asdict(self)
         d["grid"] = self.grid.as_dict()
-        d["particle"] = asdict(self.particle)
+        d["particle"] = particle_record(self.particle)
+        d["partial_fov"] = None if self.partial_fov is None else asdict(self.partial_fov)
         return d

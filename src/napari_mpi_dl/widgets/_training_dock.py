@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import numpy as np
 from qtpy.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -25,12 +26,17 @@ from qtpy.QtWidgets import (
 
 
 def device_combo() -> QComboBox:
-    """``auto``, ``cpu`` and each visible CUDA device."""
-    from napari_mpi_dl.training.device import available_devices
-
+    """``auto`` and ``cpu``; :func:`add_devices` adds each visible CUDA device once torch is
+    imported (in a worker: see :func:`napari_mpi_dl.widgets._jobs.warm_up`)."""
     box = QComboBox()
-    box.addItems(["auto", *available_devices()])
+    box.addItems(["auto", "cpu"])
     return box
+
+
+def add_devices(box: QComboBox, devices) -> None:
+    """Add the devices ``box`` does not list yet."""
+    have = {box.itemText(i) for i in range(box.count())}
+    box.addItems([d for d in devices if d not in have])
 
 
 def browse_row(parent: QWidget, line_edit: QLineEdit, caption: str, filters: str,
@@ -52,6 +58,25 @@ def browse_row(parent: QWidget, line_edit: QLineEdit, caption: str, filters: str
     return row
 
 
+def file_row(parent: QWidget, line_edit: QLineEdit, caption: str, filters: str,
+             save: bool = False) -> QHBoxLayout:
+    """``line_edit [...]``: the button picks a file (to open, or to save) into ``line_edit``."""
+    button = QPushButton("...")
+    button.setToolTip("browse")
+
+    def pick() -> None:
+        dialog = QFileDialog.getSaveFileName if save else QFileDialog.getOpenFileName
+        path, _ = dialog(parent, caption, line_edit.text(), filters)
+        if path:
+            line_edit.setText(path)
+
+    button.clicked.connect(pick)
+    row = QHBoxLayout()
+    row.addWidget(line_edit)
+    row.addWidget(button)
+    return row
+
+
 def relay_reports(trainer):
     """Worker tail: yields ``("trainer", trainer)`` once, then ``("report", report)``."""
     yield "trainer", trainer
@@ -60,21 +85,41 @@ def relay_reports(trainer):
 
 
 class WorkerWidget(QWidget):
-    """Runs ``JOB(*self._job_args())`` in a napari generator worker, one at a time.
+    """Runs ``JOB(*self._job_args())`` through a :class:`~napari_mpi_dl.widgets._jobs.JobRunner`
+    (activity progress, Stop, one error notice), one at a time.
 
-    Subclasses set ``JOB`` (``staticmethod``) and ``TITLE`` (error notices) and implement
-    ``_job_args`` (raise ``ValueError`` on bad input); the ``_on_*`` slots run in the main thread.
+    Subclasses set ``JOB`` (``staticmethod``) and ``TITLE`` (progress label, error notices) and
+    implement ``_job_args`` (raise ``ValueError`` on bad input); the ``_on_*`` slots run in the
+    main thread. ``WARM_UP`` modules are imported in a worker when the dock opens.
     """
 
     JOB = None
     TITLE = ""
+    WARM_UP: tuple[str, ...] = ()
 
     def __init__(self, napari_viewer) -> None:
         super().__init__()
+        from napari_mpi_dl.widgets._jobs import JobRunner
+
         self.viewer = napari_viewer
-        self.worker = None
         self.status = QLabel("")
         self.status.setWordWrap(True)
+        self.jobs = JobRunner(self.TITLE, self.status.setText, self._busy_changed)
+
+    def _start_warm_up(self, then=None) -> None:
+        from napari_mpi_dl.widgets._jobs import warm_up
+
+        self._warm = warm_up(self.WARM_UP, self._on_devices, then=then)
+
+    def _on_devices(self, devices) -> None:
+        box = getattr(self, "device", None)
+        if box is not None:
+            add_devices(box, devices)
+
+    @property
+    def worker(self):
+        """The running worker, or None."""
+        return self.jobs.worker
 
     def _job_args(self) -> tuple:
         raise NotImplementedError
@@ -85,41 +130,36 @@ class WorkerWidget(QWidget):
     def _set_busy(self, busy: bool) -> None:
         """Show whether a worker runs."""
 
+    def _busy_changed(self, busy: bool) -> None:
+        self._set_busy(busy)
+        if not busy:
+            self._on_finished()
+
     def _launch(self):
         """Start the job; returns the worker, or None (message in the status line) on bad input."""
-        from napari.qt.threading import create_worker
-
+        if self.jobs.running:
+            return self.jobs.worker
         try:
             args = self._job_args()
         except ValueError as exc:
             self.status.setText(f"error: {exc}")
             return None
         self._before_run()
-        worker = create_worker(self.JOB, *args, _start_thread=False, _ignore_errors=True)
-        worker.yielded.connect(self._on_yielded)
-        worker.returned.connect(self._on_returned)
-        worker.errored.connect(self._on_error)
-        worker.finished.connect(self._on_finished)
-        self.worker = worker
-        self._set_busy(True)
-        worker.start()
-        return worker
+        return self.jobs.start(self.JOB, *args, on_returned=self._on_returned,
+                               on_yielded=self._on_yielded)
+
+    def stop(self) -> None:
+        """Stop the job at its next step; its result is discarded."""
+        self.jobs.stop()
 
     def _on_yielded(self, item) -> None:
-        self.status.setText(item)
+        self.status.setText(str(item))
 
     def _on_returned(self, value) -> None:
         pass
 
-    def _on_error(self, exc: Exception) -> None:
-        from napari.utils.notifications import show_error
-
-        self.status.setText(f"error: {exc}")
-        show_error(f"{self.TITLE}: {exc}")
-
     def _on_finished(self) -> None:
-        self.worker = None
-        self._set_busy(False)
+        """The job has ended (done, stopped or failed)."""
 
 
 class TrainingDock(WorkerWidget):
@@ -209,12 +249,14 @@ class TrainingDock(WorkerWidget):
     def stop(self) -> None:
         """Ask the run to stop after its current step (it writes a checkpoint if configured)."""
         if self.trainer is not None:
-            self.trainer.request_stop()
+            self.trainer.request_stop()  # its last reports still arrive
+            self._stopping = True
             self.status.setText("stopping after this step ...")
-        elif self.worker is not None:
-            self.worker.quit()
+        else:
+            self.jobs.stop()
 
     def _before_run(self) -> None:
+        self._stopping = False
         self.trainer = None
         self.progress.setValue(0)
         self.save_button.setEnabled(False)
@@ -245,6 +287,8 @@ class TrainingDock(WorkerWidget):
         if now - self._last_plot >= self.PLOT_INTERVAL_S or report.done:
             self._last_plot = now
             self.plot_losses()
+        # last: moving napari's activity bar may process pending events (the run's end)
+        self.jobs.set_progress(int(round(1000 * report.fraction)), 1000)
 
     def _record(self, report) -> None:
         raise NotImplementedError
@@ -252,19 +296,28 @@ class TrainingDock(WorkerWidget):
     def plot_losses(self) -> None:
         raise NotImplementedError
 
-    def _preview_kwargs(self) -> dict:
+    def _preview_kwargs(self, image) -> dict:
+        """``scale`` / ``translate`` (mm) putting the preview on the data, and ``metadata``."""
         return {}
 
     def _show_preview(self, image) -> None:
         self.preview_updates += 1
+        kwargs = self._preview_kwargs(image)
         if self.PREVIEW_LAYER in self.viewer.layers:
-            self.viewer.layers[self.PREVIEW_LAYER].data = image
+            layer = self.viewer.layers[self.PREVIEW_LAYER]
+            layer.data = image
+            for key in ("scale", "translate"):
+                if key in kwargs:
+                    setattr(layer, key, kwargs[key])
         else:
+            from napari_mpi_dl.napari_io.units import mm_units
+
             self.viewer.add_image(image, name=self.PREVIEW_LAYER, colormap="inferno",
-                                  **self._preview_kwargs())
+                                  units=mm_units(np.ndim(image)), **kwargs)
 
     def _on_finished(self) -> None:
-        super()._on_finished()
+        if getattr(self, "_stopping", False):
+            self.status.setText("stopped")
         self.plot_losses()
         # Saving is offered once the run has ended (finished or stopped): the trainer then no
         # longer changes its weights, so the file holds one consistent state.

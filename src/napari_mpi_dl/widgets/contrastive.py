@@ -27,6 +27,7 @@ from qtpy.QtWidgets import (
     QComboBox,
     QFormLayout,
     QHBoxLayout,
+    QLabel,
     QLineEdit,
     QPushButton,
     QSpinBox,
@@ -34,11 +35,14 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from napari_mpi_dl.napari_io.units import mm_units
+from napari_mpi_dl.widgets._jobs import Step
 from napari_mpi_dl.widgets._training_dock import (
     TrainingDock,
     WorkerWidget,
     browse_row,
     device_combo,
+    file_row,
     relay_reports,
 )
 
@@ -68,6 +72,17 @@ def _weights_choice(setting: QComboBox, path: QLineEdit) -> tuple[str | None, st
     return None, ("wo-cl" if text.startswith("wo") else "cl")
 
 
+def _measurement_path(layer) -> str | None:
+    """The MDF measurement behind a layer: a measurement layer from the reader, or the
+    reconstruction (or its phantom) the reader made when opening a measurement."""
+    meta = getattr(layer, "metadata", {}) or {}
+    if meta.get("kind") == "measurement":
+        return _mdf_path_of(layer)
+    if meta.get("kind") == "reconstruction" and meta.get("measurement"):
+        return str(meta["measurement"])
+    return None
+
+
 def _mdf_path_of(layer) -> str | None:
     meta = getattr(layer, "metadata", {}) or {}
     p = meta.get("mdf_path")
@@ -78,24 +93,25 @@ class _ModelRunWidget(WorkerWidget):
     """Layer (or file) in, a model (shipped or a file) on a device, layers out; one Run button."""
 
     LAYER_LABEL = FILE_LABEL = FILE_HINT = BUTTON = ""
+    WARM_UP = ("torch", "napari_mpi_dl.contrastive.inference", "napari_mpi_dl.contrastive.models",
+               "napari_mpi_dl.io.mdf_read")
 
     def __init__(self, napari_viewer) -> None:
         super().__init__(napari_viewer)
-        import napari_mpi_dl.contrastive.inference  # noqa: F401  (import in the main thread)
-
         form = QFormLayout()
         self.layer_box = QComboBox()
         form.addRow(self.LAYER_LABEL, self.layer_box)
         self.file = QLineEdit()
         self.file.setPlaceholderText(self.FILE_HINT)
-        form.addRow(self.FILE_LABEL, self.file)
+        form.addRow(self.FILE_LABEL, file_row(self, self.file, self.FILE_LABEL,
+                                              "MDF files (*.mdf *.h5 *.hdf5)"))
         row, self.setting, self.weights = _weights_row(self)
         form.addRow("model", row)
         self.device = device_combo()
         form.addRow("device", self.device)
         self._extra_rows(form)
         self.run_button = QPushButton(self.BUTTON)
-        self.run_button.clicked.connect(self.run)
+        self.run_button.clicked.connect(self._on_run_clicked)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.run_button)
@@ -103,6 +119,7 @@ class _ModelRunWidget(WorkerWidget):
         self.refresh_layers()
         self.viewer.layers.events.inserted.connect(self.refresh_layers)
         self.viewer.layers.events.removed.connect(self.refresh_layers)
+        self._start_warm_up()
 
     def _extra_rows(self, form: QFormLayout) -> None:
         pass
@@ -125,37 +142,88 @@ class _ModelRunWidget(WorkerWidget):
         """Start the job in a worker; returns it (for tests), None on bad input."""
         return self._launch()
 
+    def _on_run_clicked(self) -> None:
+        if self.jobs.running:
+            self.stop()
+        else:
+            self.run()
+
     def _set_busy(self, busy: bool) -> None:
-        self.run_button.setEnabled(not busy)
+        self.run_button.setText("Stop" if busy else self.BUTTON)
 
 
 # ---------------------------------------------------------------- Recover SM
+def subsampling_steps(sm_pitch_mm: tuple[float, float], shift_mm: float,
+                      model_voxel_mm: tuple[float, float]) -> tuple[int, int]:
+    """Steps (y, x) that bring an SM of ``sm_pitch_mm`` (dy, dx) to the pitch a recovery model
+    serves: y pitch twice its shift (it predicts the row ``shift_mm`` away), x pitch its training
+    voxel. A 1 mm SM and the shipped model (shift 2 mm, 2 mm voxels) give (4, 2): every 4th row
+    in y, every 2nd column in x, the paper's protocol; a 2 mm SM gives (2, 1)."""
+    dy, dx = (float(v) for v in sm_pitch_mm)
+    return (max(1, int(round(2.0 * shift_mm / dy))),
+            max(1, int(round(float(model_voxel_mm[1]) / dx))))
+
+
+def shipped_model_data(task: str, setting: str) -> dict:
+    """The data record (grid, shift, channels) of a shipped model, from its JSON sidecar (no
+    torch); ``{}`` if the sidecar is missing."""
+    import json
+
+    from napari_mpi_dl.contrastive.inference import shipped_weights_path
+
+    side = Path(str(shipped_weights_path(task, setting)) + ".json")
+    try:
+        return dict(json.loads(side.read_text()).get("data") or {})
+    except (OSError, ValueError):
+        return {}
+
+
 def recover_job(sm_path: str, weights: str | None, setting: str, device: str,
-                save_path: str | None):
-    """Worker generator: yields status strings, returns (dense SM, mask, seconds, saved path)."""
-    from napari_mpi_dl.contrastive.inference import load_model, recover_system_matrix
+                save_path: str | None, step_y: int = 0, step_x: int = 0):
+    """Worker generator: yields :class:`Step`, returns (dense SM, mask, seconds, saved path,
+    steps used (y, x)). Steps 0 = automatic (:func:`subsampling_steps`)."""
+    from napari_mpi_dl.contrastive.data import signals_from_system_matrix
+    from napari_mpi_dl.contrastive.inference import (
+        load_model,
+        recover_signal_set,
+        signal_set_to_system_matrix,
+    )
     from napari_mpi_dl.io.mdf_read import read_system_matrix
 
-    yield f"reading {sm_path} ..."
+    total = 5 if save_path else 4
+    yield Step(0, total, f"reading {sm_path} ...")
     sm = read_system_matrix(sm_path)
-    yield "loading the recovery model ..."
+    yield Step(1, total, "loading the recovery model ...")
     model = load_model(weights, task="recovery", setting=setting, device=device)
-    yield "recovering ..."
+    ss = signals_from_system_matrix(sm, channels=model.channels,
+                                    band_hz=tuple(model.data["band_hz"]))
+    auto = subsampling_steps(ss.voxel_mm, model.shift_mm, model.grid_voxel_mm)
+    steps = (int(step_y) or auto[0], int(step_x) or auto[1])
+    if steps != (1, 1):
+        ss = ss.subgrid(*steps)
+    yield Step(2, total, f"recovering ({ss.grid_shape[0]} x {ss.grid_shape[1]} voxels of "
+                         f"{ss.voxel_mm[0]:g} x {ss.voxel_mm[1]:g} mm) ...")
     t0 = time.perf_counter()
-    dense, mask = recover_system_matrix(model, sm)
+    dense_ss, mask = recover_signal_set(model, ss)
+    dense = signal_set_to_system_matrix(dense_ss, sm)
     dt = time.perf_counter() - t0
     dense.source = str(Path(sm_path).with_name(Path(sm_path).stem + RECOVERED_SUFFIX))
+    yield Step(3, total)
     saved = None
     if save_path:
         from napari_mpi_dl.io.mdf_write import write_system_matrix
 
-        yield f"writing {save_path} ..."
+        yield Step(4, total, f"writing {save_path} ...")
         saved = str(write_system_matrix(save_path, dense))
-    return dense, mask, dt, saved
+    return dense, mask, dt, saved, steps
 
 
 class RecoverSMWidget(_ModelRunWidget):
-    """SM layer (or MDF file) in, denser SM layers out (and an MDF file if asked)."""
+    """SM layer (or MDF file) in, denser SM layers out (and an MDF file if asked).
+
+    Any SM the model can serve: a denser one is first subsampled (by default to the pitch the
+    model needs, e.g. every 4th row in y and every 2nd column in x of a 1 mm SM).
+    """
 
     JOB = staticmethod(recover_job)
     TITLE = "Recover SM"
@@ -165,11 +233,51 @@ class RecoverSMWidget(_ModelRunWidget):
     def __init__(self, napari_viewer) -> None:
         super().__init__(napari_viewer)
         self.result = None
+        self.layer_box.currentTextChanged.connect(self._show_needs)
+        self.setting.currentTextChanged.connect(self._show_needs)
+        self._show_needs()
 
     def _extra_rows(self, form: QFormLayout) -> None:
+        self.step_y = QSpinBox(minimum=0, maximum=64, value=0)
+        self.step_y.setSpecialValueText("auto")
+        self.step_y.setToolTip("use every n-th row of the SM in y (auto: the model's pitch)")
+        self.step_x = QSpinBox(minimum=0, maximum=64, value=0)
+        self.step_x.setSpecialValueText("auto")
+        self.step_x.setToolTip("use every n-th column of the SM in x (auto: the model's pitch)")
+        row = QHBoxLayout()
+        row.addWidget(QLabel("y"))
+        row.addWidget(self.step_y)
+        row.addWidget(QLabel("x"))
+        row.addWidget(self.step_x)
+        form.addRow("subsample every", row)
+        self.needs = QLabel("")
+        self.needs.setWordWrap(True)
+        form.addRow(self.needs)
         self.save = QLineEdit()
         self.save.setPlaceholderText("(optional) save the denser SM as MDF")
-        form.addRow("save as", self.save)
+        form.addRow("save as", file_row(self, self.save, "Save the denser SM",
+                                        "MDF files (*.mdf)", save=True))
+
+    def _show_needs(self, *_args) -> None:
+        """Say which pitch the model needs, and what auto subsampling does to the chosen SM."""
+        if self.setting.currentText() == "file":
+            self.needs.setText("model from a file: its pitch is checked when it runs")
+            return
+        data = shipped_model_data("recovery", _weights_choice(self.setting, self.weights)[1])
+        if not data:
+            self.needs.setText("")
+            return
+        shift = float(data["shift_mm"])
+        voxel = tuple(float(v) for v in data["voxel_mm"])
+        text = (f"model needs a y pitch of {2 * shift:g} mm (it adds the rows {shift:g} mm "
+                f"between) and an x pitch of {voxel[1]:g} mm")
+        name = self.layer_box.currentText()
+        if name and name in self.viewer.layers:
+            pitch = tuple(float(v) for v in self.viewer.layers[name].scale[-2:])
+            sy, sx = subsampling_steps(pitch, shift, voxel)
+            text += (f"; this SM: {pitch[0]:g} x {pitch[1]:g} mm, auto = every {sy} in y, "
+                     f"{sx} in x")
+        self.needs.setText(text)
 
     def _accepts(self, layer) -> bool:
         return (layer.metadata or {}).get("kind") == "system_matrix" and bool(_mdf_path_of(layer))
@@ -185,22 +293,27 @@ class RecoverSMWidget(_ModelRunWidget):
         raise ValueError("open a system matrix (MDF) in napari or give an SM file")
 
     def _job_args(self) -> tuple:
-        return (self.sm_path(), *self._model_args(), self.save.text().strip() or None)
+        return (self.sm_path(), *self._model_args(), self.save.text().strip() or None,
+                self.step_y.value(), self.step_x.value())
 
     def _on_returned(self, value) -> None:
         from napari_mpi_dl.napari_io.mdf_reader import system_matrix_layers
 
-        dense, mask, dt, saved = value
+        dense, mask, dt, saved, steps = value
         self.result = value
         for data, kwargs, _kind in system_matrix_layers(dense):
             kwargs["metadata"] = {**kwargs["metadata"], "recovered_rows": mask,
-                                  "mdf_path": saved}
+                                  "mdf_path": saved, "subsampled_every": list(steps)}
             if kwargs["name"] in self.viewer.layers:
-                self.viewer.layers[kwargs["name"]].data = data
+                layer = self.viewer.layers[kwargs["name"]]
+                layer.data = data
+                layer.scale, layer.translate = kwargs["scale"], kwargs["translate"]
+                layer.metadata = kwargs["metadata"]
             else:
                 self.viewer.add_image(data, **kwargs)
         nx, ny, _ = dense.size_xyz
-        self.status.setText(f"{ny} x {nx} voxels ({int(mask.sum())} recovered) in {dt:.2f} s"
+        self.status.setText(f"{ny} x {nx} voxels ({int(mask.sum())} recovered) from every "
+                            f"{steps[0]} in y, {steps[1]} in x, in {dt:.2f} s"
                             + (f"; saved {saved}" if saved else ""))
 
 
@@ -214,17 +327,22 @@ def reconstruct_job(source: dict, weights: str | None, setting: str, device: str
         reconstruct_signals,
     )
 
-    yield "loading the reconstruction model ..."
+    yield Step(0, 3, "loading the reconstruction model ...")
     model = load_model(weights, task="reconstruction", setting=setting, device=device)
     if source["kind"] == "mdf":
         from napari_mpi_dl.io.mdf_read import read_measurement
 
-        yield f"reading {source['path']} ..."
-        images = reconstruct_measurement(model, read_measurement(source["path"]))
+        yield Step(1, 3, f"reading {source['path']} ...")
+        meas = read_measurement(source["path"])
+        yield Step(2, 3, "reconstructing ...")
+        images = reconstruct_measurement(model, meas)
     else:
+        yield Step(1, 3, "band-pass filtering ...")
         x = np.asarray(source["signals"], dtype=np.float64)
         x = bandpass(x, float(model.data["sample_rate_hz"]), tuple(model.data["band_hz"]))
+        yield Step(2, 3, "reconstructing ...")
         images = reconstruct_signals(model, x)
+    yield Step(3, 3)
     return images, model.data
 
 
@@ -243,10 +361,11 @@ class DirectReconstructionWidget(_ModelRunWidget):
                                   "samples) in volts")
 
     def _accepts(self, layer) -> bool:
-        meta = layer.metadata or {}
-        if meta.get("kind") == "measurement" and _mdf_path_of(layer):
+        if _measurement_path(layer):
             return True
-        return (meta.get("kind") != "system_matrix" and np.ndim(layer.data) in (2, 3)
+        meta = layer.metadata or {}
+        return (meta.get("kind") not in ("system_matrix", "reconstruction", "phantom")
+                and np.ndim(layer.data) in (2, 3)
                 and layer.name != DIRECT_LAYER and np.shape(layer.data)[-1] >= 64)
 
     def source(self) -> dict:
@@ -256,8 +375,9 @@ class DirectReconstructionWidget(_ModelRunWidget):
         if not name or name not in self.viewer.layers:
             raise ValueError("choose a measurement layer or an MDF measurement file")
         layer = self.viewer.layers[name]
-        if (layer.metadata or {}).get("kind") == "measurement":
-            return {"kind": "mdf", "path": _mdf_path_of(layer)}
+        path = _measurement_path(layer)
+        if path:
+            return {"kind": "mdf", "path": path}
         return {"kind": "signals", "signals": np.asarray(layer.data)}
 
     def _job_args(self) -> tuple:
@@ -276,7 +396,7 @@ class DirectReconstructionWidget(_ModelRunWidget):
             layer.scale, layer.translate = scale, translate
         else:
             self.viewer.add_image(data, name=DIRECT_LAYER, scale=scale, translate=translate,
-                                  colormap="inferno",
+                                  colormap="inferno", units=mm_units(data.ndim),
                                   metadata={"kind": "direct_reconstruction",
                                             "unit": "relative concentration"})
         self.status.setText(f"{images.shape[0]} image(s) of {images.shape[1]} x "
@@ -331,10 +451,10 @@ class ContrastiveTrainDock(TrainingDock):
     FIGURE_KWARGS = {"tight_layout": True}
     SAVE_NAME = "contrastive_weights.pt"
 
+    WARM_UP = ("torch", "napari_mpi_dl.contrastive.train", "napari_mpi_dl.contrastive.data")
+
     def __init__(self, napari_viewer) -> None:
         super().__init__(napari_viewer)
-        import napari_mpi_dl.contrastive.train  # noqa: F401  (import in the main thread)
-
         self.curves: list[dict] = []
         self.steps: list[tuple[int, float]] = []
         form = QFormLayout()
@@ -363,9 +483,11 @@ class ContrastiveTrainDock(TrainingDock):
         form.addRow("lr schedule", self.schedule)
         self.sm_path = QLineEdit()
         self.sm_path.setPlaceholderText("(simulate the 19 x 19 training SM)")
-        form.addRow("training SM (MDF)", self.sm_path)
+        form.addRow("training SM (MDF)", file_row(self, self.sm_path, "Training SM",
+                                                  "MDF files (*.mdf *.h5 *.hdf5)"))
         self._add_run_rows(form)
         self._assemble(form)
+        self._start_warm_up()
 
     def request(self) -> dict:
         """The run's settings as plain values (safe to hand to the worker thread)."""
@@ -396,8 +518,17 @@ class ContrastiveTrainDock(TrainingDock):
         text = f"step {report.step}/{report.total_steps}  {report.format_losses(4)}"
         self.status.setText(f"{text}  {report.message}".strip())
 
-    def _preview_kwargs(self) -> dict:
-        return {"metadata": {"kind": "contrastive_preview"}}
+    def _on_trainer(self, trainer) -> None:
+        info = trainer.data.info or {}
+        self._grid_mm = (info.get("voxel_mm"), info.get("origin_mm"))
+
+    def _preview_kwargs(self, image) -> dict:
+        voxel, origin = getattr(self, "_grid_mm", (None, None))
+        kwargs = {"metadata": {"kind": "contrastive_preview"}}
+        if voxel is not None and origin is not None:  # on the training grid, in mm
+            kwargs.update(scale=tuple(float(v) for v in voxel),
+                          translate=tuple(float(v) for v in origin))
+        return kwargs
 
     def plot_losses(self) -> None:
         """Redraw the per-step training loss and the per-epoch training / validation losses."""

@@ -1,9 +1,10 @@
 """"Deblur (DC_GAN)" dock widget: image layer in, deblurred image layer out (same scale).
 
-Thin: it loads the weights (shipped by default) and calls
-:func:`napari_mpi_dl.dcgan.inference.deblur` in a thread worker, one 2D plane at a time so a
-stack shows progress and can be cancelled; the new layer is added in the main thread with the
-input's scale, translate and metadata. torch is imported only when the widget is created.
+Thin: it loads the weights (the shipped ones unless a file is chosen) and calls
+:func:`napari_mpi_dl.dcgan.inference.deblur` in a thread worker, one 2D plane at a time, so a
+stack shows progress in napari's activity dock and Stop takes effect between planes; the new
+layer is added in the main thread with the input's scale, translate, units and metadata. torch
+is imported in a worker thread when the dock opens, never in the main thread.
 """
 
 from __future__ import annotations
@@ -13,47 +14,80 @@ from pathlib import Path
 import numpy as np
 from magicgui.widgets import ComboBox, Container, FileEdit, Label, PushButton
 
+from napari_mpi_dl.widgets._jobs import JobRunner, Step, warm_up
+from napari_mpi_dl.widgets._layers import same_place_kwargs
+
 SHIPPED_LABEL = "(shipped weights)"
+TITLE = "Deblur (DC_GAN)"
 
 
 def deblur_planes(image: np.ndarray, weights: str | None, device: str):
-    """Generator run in the worker: yields (done, total) per plane, returns the result.
+    """Generator run in the worker: yields :class:`Step` per plane, returns the result.
 
     Returns ``(deblurred float32 array of the input's shape, weights source)``.
     """
     from napari_mpi_dl.dcgan.inference import deblur, load_deblurrer
 
-    model = load_deblurrer(weights or None, device=device)
     arr = np.asarray(image)
     planes = arr.reshape((-1,) + arr.shape[-2:])
+    yield Step(0, len(planes), "loading the weights ...")
+    model = load_deblurrer(weights or None, device=device)
     out = np.empty(planes.shape, dtype=np.float32)
     for i, plane in enumerate(planes):
         out[i] = deblur(plane, model)
-        yield i + 1, len(planes)
+        yield Step(i + 1, len(planes), f"deblurring plane {i + 1}/{len(planes)}")
     return out.reshape(arr.shape), model.source
 
 
+def weights_field_path(value) -> str | None:
+    """The weights file named by a file field, or None (= the shipped weights) when it is empty.
+
+    magicgui turns an empty file field into ``Path(".")``, which napari shows as the current
+    directory: that means "nothing chosen", not a weights file.
+    """
+    text = str(value or "").strip()
+    if text in ("", "."):
+        return None
+    path = Path(text)
+    if path.is_dir() and path.resolve() == Path.cwd().resolve():
+        return None
+    return text
+
+
 class DeblurWidget(Container):
-    """Choose an image layer, weights (default: shipped) and a device; Run adds a new layer."""
+    """Choose an image layer, weights (default: shipped) and a device; Deblur adds a new layer."""
 
     def __init__(self, napari_viewer) -> None:
-        from napari_mpi_dl.training.device import available_devices
-
         self._viewer = napari_viewer
         self._image = ComboBox(label="native image", choices=self._image_layers)
         self._weights = FileEdit(label="weights", mode="r", filter="*.pt",
                                  tooltip=f"empty = {SHIPPED_LABEL}")
         self._weights.value = ""
-        self._device = ComboBox(label="device", choices=["auto", *available_devices()],
-                                value="auto")
+        self._weights_note = Label(value=f"empty: {SHIPPED_LABEL}")
+        self._device = ComboBox(label="device", choices=["auto", "cpu"], value="auto")
         self._run = PushButton(text="Deblur")
         self._status = Label(value="")
-        super().__init__(widgets=[self._image, self._weights, self._device, self._run,
-                                  self._status])
-        self._run.changed.connect(self.run)
-        self.worker = None
+        super().__init__(widgets=[self._image, self._weights, self._weights_note, self._device,
+                                  self._run, self._status])
+        self.jobs = JobRunner(TITLE, self._set_status, self._set_busy)
+        self._run.changed.connect(self._on_run_clicked)
         napari_viewer.layers.events.inserted.connect(self._image.reset_choices)
         napari_viewer.layers.events.removed.connect(self._image.reset_choices)
+        self._warm = warm_up(("torch", "napari_mpi_dl.dcgan.inference"), self._on_devices)
+
+    @property
+    def worker(self):
+        """The running worker, or None."""
+        return self.jobs.worker
+
+    def _on_devices(self, devices) -> None:
+        self._device.choices = ["auto", *devices]
+
+    def _set_status(self, text: str) -> None:
+        self._status.value = text
+
+    def _set_busy(self, busy: bool) -> None:
+        self._run.text = "Stop" if busy else "Deblur"
 
     def _image_layers(self, _widget=None):
         from napari.layers import Image
@@ -62,52 +96,32 @@ class DeblurWidget(Container):
 
     @property
     def weights_path(self) -> str | None:
-        value = str(self._weights.value or "").strip()
-        return None if value in ("", ".") else value
+        return weights_field_path(self._weights.value)
+
+    def _on_run_clicked(self, _value=None) -> None:
+        if self.jobs.running:
+            self.jobs.stop()
+        else:
+            self.run()
 
     def run(self):
         """Start deblurring the selected layer; returns the worker (for tests)."""
-        from napari.qt.threading import create_worker
-
         layer = self._image.value
         if layer is None:
             self._status.value = "choose an image layer"
             return None
         data = np.asarray(layer.data)
-        if data.ndim > 2 and layer.rgb:
-            self._status.value = "RGB layers are not native MPI images"
+        if layer.rgb:
+            self._status.value = ("RGB layers are not native MPI images: choose a single-channel "
+                                  "(grey-scale) layer")
             return None
-        self._run.enabled = False
-        self._status.value = "deblurring ..."
-        worker = create_worker(deblur_planes, data, self.weights_path, self._device.value,
-                               _start_thread=False, _ignore_errors=True)
-        worker.yielded.connect(self._on_progress)
-        worker.returned.connect(lambda result, layer=layer: self._add_result(layer, *result))
-        worker.errored.connect(self._on_error)
-        worker.finished.connect(self._on_finished)
-        self.worker = worker
-        worker.start()
-        return worker
-
-    def _on_finished(self) -> None:
-        self._run.enabled = True
-        self.worker = None
-
-    def _on_progress(self, value) -> None:
-        done, total = value
-        self._status.value = f"deblurring plane {done}/{total}"
-
-    def _on_error(self, exc: Exception) -> None:
-        from napari.utils.notifications import show_error
-
-        self._status.value = f"error: {exc}"
-        show_error(f"Deblur (DC_GAN): {exc}")
+        return self.jobs.start(deblur_planes, data, self.weights_path, self._device.value,
+                               on_returned=lambda result: self._add_result(layer, *result))
 
     def _add_result(self, layer, data: np.ndarray, source: str) -> None:
         meta = dict(layer.metadata)
         meta.update({"deblurred_by": "DC_GAN", "weights": source, "source_layer": layer.name})
         self._viewer.add_image(
-            data, name=f"{layer.name} deblurred (DC_GAN)", scale=tuple(layer.scale),
-            translate=tuple(layer.translate), metadata=meta, colormap=layer.colormap.name,
-        )
+            data, name=f"{layer.name} deblurred (DC_GAN)", metadata=meta,
+            colormap=layer.colormap.name, **same_place_kwargs(layer))
         self._status.value = f"done ({Path(source).name})"

@@ -11,7 +11,7 @@ scale, translate and the parameters in its metadata.
 from __future__ import annotations
 
 import numpy as np
-from magicgui.widgets import ComboBox, Container, FloatSpinBox, Label, PushButton, SpinBox
+from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, Label, PushButton, SpinBox
 
 from napari_mpi_dl.recon.deconvolution import (
     DEFAULT_RL_ITERATIONS,
@@ -20,29 +20,51 @@ from napari_mpi_dl.recon.deconvolution import (
     iterate_richardson_lucy,
 )
 from napari_mpi_dl.recon.psf_models import PSF_KINDS, PSFModel
+from napari_mpi_dl.widgets._jobs import JobRunner, Step
+from napari_mpi_dl.widgets._layers import current_plane, plane_kwargs, same_place_kwargs
 
 RL_REPORT_EVERY = 10
 
 
 def deconvolve_job(image: np.ndarray, settings, model: PSFModel, method: str, options: dict):
-    """Generator run in the worker: yields ``(done, total)``, returns the deconvolved image."""
-    from napari_mpi_dl.recon.deconvolution import deconvolve
+    """Generator run in the worker: yields :class:`Step`, returns the deconvolved image.
+
+    ``image`` is one 2D plane or a stack (..., y, x) deconvolved plane by plane.
+    """
     from napari_mpi_dl.recon.psf_models import build_psf
 
     psf = build_psf(settings, model)
+    arr = np.asarray(image)
+    planes = arr.reshape((-1,) + arr.shape[-2:])
+    per_plane = (int(options.get("iterations", DEFAULT_RL_ITERATIONS))
+                 if method == "richardson-lucy" else 1)
+    total = per_plane * len(planes)
+    out = np.empty(planes.shape, dtype=np.float32)
+    reports: list[int] = []
+    yield Step(0, total, f"{method}: running")
+    for i, plane in enumerate(planes):
+        for iteration in _iterate_plane(plane, psf, method, options, reports):
+            yield Step(i * per_plane + iteration, total,
+                       f"{method}: plane {i + 1}/{len(planes)}, {iteration}/{per_plane}")
+        out[i] = reports.pop()
+    yield Step(total, total, f"{method}: finishing")
+    return out.reshape(arr.shape)
+
+
+def _iterate_plane(plane, psf, method, options, box):
+    """Generator over one plane: yields progress (iterations done), leaves the result in box."""
+    from napari_mpi_dl.recon.deconvolution import deconvolve
+
     if method != "richardson-lucy":
-        yield 0, 1
-        result = deconvolve(image, psf, method=method, **options)
-        yield 1, 1
-        return result
-    total = int(options.get("iterations", DEFAULT_RL_ITERATIONS))
+        box.append(deconvolve(plane, psf, method=method, **options))
+        yield 1
+        return
     estimate = None
-    for step in iterate_richardson_lucy(image, psf, **options):
+    for step in iterate_richardson_lucy(plane, psf, **options):
         estimate = step.estimate
         if step.iteration % RL_REPORT_EVERY == 0:
-            yield step.iteration, total
-    yield total, total
-    return estimate.copy()
+            yield step.iteration
+    box.append(estimate.copy())
 
 
 class DeconvolutionWidget(Container):
@@ -72,18 +94,20 @@ class DeconvolutionWidget(Container):
                                      min=1e-8, max=10.0, step=1e-4)
         self._iterations = SpinBox(label="RL iterations", value=DEFAULT_RL_ITERATIONS, min=1,
                                    max=100000)
+        self._all_planes = CheckBox(text="all planes of a stack", value=False,
+                                    tooltip="off: only the plane shown now")
         self._run = PushButton(text="Run")
         self._status = Label(value="")
         super().__init__(widgets=[
-            self._image, self._method, self._gradient, self._diameter, self._scan_mode,
-            self._psf_kind, self._diameter_error, self._gradient_error, self._psf_snr,
-            self._balance, self._iterations, self._run, self._status])
+            self._image, self._all_planes, self._method, self._gradient, self._diameter,
+            self._scan_mode, self._psf_kind, self._diameter_error, self._gradient_error,
+            self._psf_snr, self._balance, self._iterations, self._run, self._status])
         if hasattr(self._balance.native, "setDecimals"):  # small balances need the digits
             self._balance.native.setDecimals(6)
             self._balance.value = DEFAULT_WIENER_BALANCE
         self._run.changed.connect(self._on_run_clicked)
         self._image.changed.connect(self._fill_from_metadata)
-        self.worker = None
+        self.jobs = JobRunner("Deconvolution", self._set_status, self._set_busy)
         napari_viewer.layers.events.inserted.connect(self._image.reset_choices)
         napari_viewer.layers.events.removed.connect(self._image.reset_choices)
         self._fill_from_metadata()
@@ -113,11 +137,15 @@ class DeconvolutionWidget(Container):
         layer = self._image.value
         if layer is None:
             raise ValueError("add or choose an image layer first")
+        if layer.rgb:
+            raise ValueError(f"layer {layer.name!r} is RGB; deconvolution needs a single-channel "
+                             "(grey-scale) MPI image")
         image = np.asarray(layer.data)
-        if image.ndim != 2:
-            raise ValueError(f"layer {layer.name!r} has {image.ndim} dimensions; "
-                             "deconvolution needs a 2D image")
-        settings = settings_from_dict(layer.metadata.get("settings"), shape=image.shape,
+        plane = None
+        if image.ndim > 2 and not self._all_planes.value:
+            plane = current_plane(self._viewer, layer)
+            image = image[plane]
+        settings = settings_from_dict(layer.metadata.get("settings"), shape=image.shape[-2:],
                                       pixel_mm=tuple(float(s) for s in layer.scale[-2:]))
         settings = settings.replace(
             gradient_t_per_m=float(self._gradient.value), scan_mode=self._scan_mode.value,
@@ -129,63 +157,48 @@ class DeconvolutionWidget(Container):
         options = {"wiener": {"balance": float(self._balance.value)},
                    "richardson-lucy": {"iterations": int(self._iterations.value)},
                    "unsupervised-wiener": {"seed": 0}}[method]
-        return layer, image, settings, model, method, options
+        return layer, image, plane, settings, model, method, options
 
     # ------------------------------------------------------------------ running
+    @property
+    def worker(self):
+        """The running worker, or None."""
+        return self.jobs.worker
+
+    def _set_status(self, text: str) -> None:
+        self._status.value = text
+
+    def _set_busy(self, busy: bool) -> None:
+        self._run.text = "Stop" if busy else "Run"
+
     def _on_run_clicked(self, _value=None) -> None:
-        if self.worker is not None:
-            self.worker.quit()
-            self._status.value = "stopping..."
-            return
-        self.run()
+        if self.jobs.running:
+            self.jobs.stop()
+        else:
+            self.run()
 
     def run(self):
         """Start the worker (returns it; the Run button turns into Stop)."""
-        from napari.qt.threading import create_worker
-        from napari.utils.notifications import show_error
-
         try:
-            layer, image, settings, model, method, options = self.request()
+            layer, image, plane, settings, model, method, options = self.request()
         except ValueError as exc:
             self._status.value = f"error: {exc}"
-            show_error(str(exc))
             return None
-        worker = create_worker(deconvolve_job, image, settings, model, method, options,
-                               _progress={"desc": f"{method} deconvolution"})
-        worker.yielded.connect(self._on_progress)
-        worker.returned.connect(
-            lambda result: self._add_result(layer, result, settings, model, method, options))
-        worker.errored.connect(self._on_error)
-        worker.finished.connect(self._on_finished)
-        self.worker = worker
-        self._run.text = "Stop"
-        self._status.value = f"{method}: running"
-        worker.start()
-        return worker
+        return self.jobs.start(
+            deconvolve_job, image, settings, model, method, options,
+            on_returned=lambda result: self._add_result(layer, result, plane, settings, model,
+                                                        method, options))
 
-    def _on_progress(self, value) -> None:
-        done, total = value
-        self._status.value = f"{self._method.value}: {done}/{total}"
-
-    def _on_error(self, exc) -> None:
-        from napari.utils.notifications import show_error
-
-        self._status.value = f"error: {exc}"
-        show_error(f"deconvolution failed: {exc}")
-
-    def _on_finished(self) -> None:
-        self.worker = None
-        self._run.text = "Run"
-        if self._status.value.startswith("stopping"):
-            self._status.value = "stopped"
-
-    def _add_result(self, layer, result, settings, model, method, options):
-        name = f"{layer.name} {method}" + ("" if model.kind == "exact" else f" ({model.kind} PSF)")
+    def _add_result(self, layer, result, plane, settings, model, method, options):
+        where = "" if not plane else f" [{', '.join(str(i) for i in plane)}]"
+        name = (f"{layer.name}{where} {method}"
+                + ("" if model.kind == "exact" else f" ({model.kind} PSF)"))
         metadata = {**layer.metadata, "kind": "deconvolved", "method": method,
                     "options": options, "psf": model.as_dict(), "psf_label": model.describe(),
-                    "settings": settings.as_dict(), "source_layer": layer.name}
+                    "settings": settings.as_dict(), "source_layer": layer.name,
+                    "plane": list(plane) if plane else None}
+        place = plane_kwargs(layer) if plane else same_place_kwargs(layer)
         new = self._viewer.add_image(np.asarray(result, dtype=np.float32), name=name,
-                                     scale=layer.scale, translate=layer.translate,
-                                     metadata=metadata, colormap=layer.colormap.name)
+                                     metadata=metadata, colormap=layer.colormap.name, **place)
         self._status.value = f"added {new.name}"
         return new

@@ -24,11 +24,13 @@ import numpy as np
 from qtpy.QtCore import Qt, QTimer
 from qtpy.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QListWidget,
     QListWidgetItem,
@@ -47,11 +49,41 @@ from napari_mpi_dl.analysis.profiles import (
     analyse_profile,
     sample_profile,
 )
+from napari_mpi_dl.widgets._layers import current_plane
 
 LINES_LAYER_NAME = "Profile lines"
 TABLE_COLUMNS = ("line", "layer", "n_peaks", "peak1_mm", "peak2_mm", "fwhm1_mm", "fwhm2_mm",
                  "separation_mm", "dip", "resolved", "error")
 LINE_STYLES = ("-", "--", ":", "-.")
+SHOWN_COLUMNS = (("line", "Line"), ("layer", "Layer"), ("fwhm", "FWHM (mm)"),
+                 ("separation_mm", "Sep. (mm)"), ("dip", "Dip"), ("resolved", "Resolved"),
+                 ("error", "Note"))
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float | np.floating):
+        return f"{value:.3f}"
+    return str(value)
+
+
+def fwhm_text(rec: dict) -> str:
+    """The FWHM cell: ``a / b`` mm, or why a width is missing."""
+    if rec.get("n_peaks") is None:
+        return ""
+    parts = []
+    for i in (1, 2):
+        if rec[f"peak{i}_mm"] is None:
+            if i == 2:
+                parts.append("one peak (merged)")
+        elif rec[f"fwhm{i}_mm"] is None:
+            parts.append("none (peaks overlap above half max)")
+        else:
+            parts.append(f"{rec[f'fwhm{i}_mm']:.3f}")
+    return " / ".join(parts)
 
 
 @dataclass
@@ -98,6 +130,7 @@ class ProfileWidget(QWidget):
         layers.inserted.connect(self._on_layers_changed)
         layers.removed.connect(self._on_layers_changed)
         layers.reordered.connect(self._on_layers_changed)
+        self.viewer.dims.events.current_step.connect(self.schedule_update)
         self._refresh_layer_lists()
 
     # ---------------------------------------------------------------- UI
@@ -131,6 +164,9 @@ class ProfileWidget(QWidget):
         self.threshold_spin.setValue(DEFAULT_DIP_THRESHOLD)
         self.threshold_spin.valueChanged.connect(lambda _v: self.schedule_update())
         form.addRow("Dip threshold", self.threshold_spin)
+        self.all_planes = QCheckBox("all planes of stacks (else the plane shown)")
+        self.all_planes.toggled.connect(lambda _v: self.schedule_update())
+        form.addRow(self.all_planes)
         outer.addLayout(form)
         self.figure = Figure(figsize=(4, 2.6), tight_layout=True)
         self.canvas = FigureCanvasQTAgg(self.figure)
@@ -139,11 +175,19 @@ class ProfileWidget(QWidget):
         self.axes.set_ylabel("normalised")
         self.axes.set_ylim(-0.05, 1.05)
         outer.addWidget(self.canvas, 1)
-        self.table = QTableWidget(0, len(TABLE_COLUMNS))
-        self.table.setHorizontalHeaderLabels(
-            ["Line", "Layer", "Peaks", "Peak 1", "Peak 2", "FWHM 1", "FWHM 2", "Separation",
-             "Dip", "Resolved", "Note"])
+        # a narrow dock: the columns share its width (no horizontal scrolling); peak positions
+        # are in each row's tooltip and in the CSV export
+        self.table = QTableWidget(0, len(SHOWN_COLUMNS))
+        self.table.setHorizontalHeaderLabels([title for _key, title in SHOWN_COLUMNS])
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.table.setWordWrap(True)
+        header = self.table.horizontalHeader()
+        for c, (key, _title) in enumerate(SHOWN_COLUMNS):
+            mode = (QHeaderView.ResizeMode.Stretch if key in ("layer", "fwhm", "error")
+                    else QHeaderView.ResizeMode.ResizeToContents)
+            header.setSectionResizeMode(c, mode)
+        self.table.verticalHeader().setVisible(False)
         outer.addWidget(self.table, 1)
         self.export_button = QPushButton("Export CSV...")
         self.export_button.clicked.connect(self._on_export_clicked)
@@ -343,20 +387,37 @@ class ProfileWidget(QWidget):
         threshold = float(self.threshold_spin.value())
         for line_name, start, end in self._world_segments():
             for layer in self.checked_image_layers():
-                entry = ProfileEntry(line=line_name, layer=layer.name)
-                try:
-                    if layer.ndim != 2 or layer.rgb:
-                        raise ValueError(f"layer {layer.name!r} is not a single 2D image "
-                                         f"(ndim {layer.ndim}); profiles need 2D layers")
-                    prof = sample_profile(np.asarray(layer.data), start, end, width_px=width,
-                                          scale=layer.scale[-2:], translate=layer.translate[-2:])
-                    entry.profile = prof
-                    entry.analysis = analyse_profile(prof.distance_mm, prof.values,
-                                                     threshold=threshold)
-                except ValueError as exc:
-                    entry.error = str(exc)
-                entries.append(entry)
+                for label, plane in self._planes(layer):
+                    entry = ProfileEntry(line=line_name, layer=label)
+                    try:
+                        if plane is None:
+                            raise ValueError(f"layer {layer.name!r} is RGB: profiles need a "
+                                             "single-channel (grey-scale) image")
+                        prof = sample_profile(plane, start, end, width_px=width,
+                                              scale=layer.scale[-2:],
+                                              translate=layer.translate[-2:])
+                        entry.profile = prof
+                        entry.analysis = analyse_profile(prof.distance_mm, prof.values,
+                                                         threshold=threshold)
+                    except ValueError as exc:
+                        entry.error = str(exc)
+                    entries.append(entry)
         return entries
+
+    def _planes(self, layer) -> list[tuple[str, np.ndarray | None]]:
+        """``(label, 2D plane)`` of a layer: the plane shown now, or every plane of a stack when
+        "all planes" is checked; an RGB layer gives ``(name, None)``."""
+        if layer.rgb:
+            return [(layer.name, None)]
+        data = np.asarray(layer.data)
+        if data.ndim == 2:
+            return [(layer.name, data)]
+        if self.all_planes.isChecked():
+            indices = list(np.ndindex(data.shape[:-2]))
+        else:
+            indices = [current_plane(self.viewer, layer)]
+        return [(f"{layer.name} [{', '.join(str(i) for i in idx)}]", data[idx])
+                for idx in indices]
 
     def update_profiles(self) -> None:
         """Recompute, re-plot (artists updated in place) and refill the table."""
@@ -369,7 +430,7 @@ class ProfileWidget(QWidget):
                             + (f", {n_err} with a note" if n_err else ""))
 
     def _update_plot(self) -> None:
-        layer_names = [lay.name for lay in self.checked_image_layers()]
+        layer_names = list(dict.fromkeys(e.layer for e in self.entries))  # planes too
         line_names = sorted({e.line for e in self.entries}, key=self.line_names().index
                             if self._lines_layer is not None else None)
         seen = set()
@@ -402,21 +463,17 @@ class ProfileWidget(QWidget):
         self.canvas.draw_idle()
 
     def _update_table(self) -> None:
-        def fmt(value) -> str:
-            if value is None:
-                return ""
-            if isinstance(value, bool):
-                return "yes" if value else "no"
-            if isinstance(value, float | np.floating):
-                return f"{value:.3f}"
-            return str(value)
-
         self.table.setRowCount(len(self.entries))
         for r, entry in enumerate(self.entries):
             rec = entry.record()
-            for c, key in enumerate(TABLE_COLUMNS):
-                self.table.setItem(r, c, QTableWidgetItem(fmt(rec[key])))
-        self.table.resizeColumnsToContents()
+            tip = "  ".join(f"{k} = {_fmt(rec[k])}" for k in TABLE_COLUMNS
+                            if rec[k] is not None and k not in ("line", "layer", "error"))
+            for c, (key, _title) in enumerate(SHOWN_COLUMNS):
+                text = fwhm_text(rec) if key == "fwhm" else _fmt(rec[key])
+                item = QTableWidgetItem(text)
+                item.setToolTip(tip if key != "error" else (rec["error"] or tip))
+                self.table.setItem(r, c, item)
+        self.table.resizeRowsToContents()
 
     # ---------------------------------------------------------------- export
     def table_records(self) -> list[dict]:

@@ -24,6 +24,8 @@ from magicgui.widgets import (
     SpinBox,
 )
 
+from napari_mpi_dl.widgets._jobs import JobRunner, Step
+
 OUTPUT_NAME = "MDF reconstruction"
 MDF_FILTER = "*.mdf *.h5 *.hdf5"
 
@@ -94,15 +96,17 @@ def reconstruction_steps(request: ReconstructionRequest):
         if not path or not Path(path).is_file():
             raise FileNotFoundError(f"choose a {label} file (got {path!r})")
     settings = request.settings()
+    total = settings.iterations + 2
+    yield Step(0, total, "reading the system matrix ...")
     sm = read_system_matrix(request.sm_path, background_correction=request.background_correction)
-    yield "system matrix read"
+    yield Step(1, total, "system matrix read")
     meas = read_measurement(request.meas_path)
     prepared = prepare_reconstruction(sm, meas, settings)
-    yield f"{len(prepared.rows)} rows selected"
+    yield Step(2, total, f"{len(prepared.rows)} rows selected")
     x = None
     for sweep, current in prepared.sweeps():
         x = current
-        yield f"sweep {sweep} / {settings.iterations}"
+        yield Step(2 + sweep, total, f"sweep {sweep} / {settings.iterations}")
     return prepared.finish(x.copy()), request
 
 
@@ -137,7 +141,7 @@ class ReconstructionWidget(Container):
             self._bg, self._real, self._positive, self._frames, self._show_sm, self._sort_snr,
             self._run, self._status,
         ])
-        self._worker = None
+        self.jobs = JobRunner("MDF reconstruction", self._set_status, self._set_busy)
         self._output = None
         self._run.changed.connect(self._on_run)
         self._show_sm.changed.connect(self._on_show_sm)
@@ -189,42 +193,29 @@ class ReconstructionWidget(Container):
     @property
     def worker(self):
         """The running worker, or None."""
-        return self._worker
+        return self.jobs.worker
+
+    def _set_status(self, text: str) -> None:
+        self._status.value = text
+
+    def _set_busy(self, busy: bool) -> None:
+        self._run.text = "Stop" if busy else "Reconstruct"
 
     def _on_run(self, _=None) -> None:
-        if self._worker is not None:
-            self._worker.quit()
-            self._status.value = "stopping after this sweep ..."
+        if self.jobs.running:
+            self.jobs.stop()
             return
         self.run()
 
     def run(self):
         """Start a reconstruction with the current controls; returns the worker (or None)."""
-        from napari.qt.threading import create_worker
-        from napari.utils.notifications import show_error
-
         try:
             request = self.request()
             request.settings()  # validate in the main thread: clear errors, no worker
         except ValueError as exc:
-            show_error(str(exc))
             self._status.value = f"error: {exc}"
             return None
-        worker = create_worker(reconstruction_steps, request, _ignore_errors=True,  # own handler
-                               _progress={"total": request.iterations + 2,
-                                          "desc": "MDF reconstruction"})
-        worker.yielded.connect(self._on_yielded)
-        worker.returned.connect(self._on_returned)
-        worker.errored.connect(self._on_errored)
-        worker.finished.connect(self._on_finished)
-        self._worker = worker
-        self._run.text = "Stop"
-        self._status.value = "reading ..."
-        worker.start()
-        return worker
-
-    def _on_yielded(self, message: str) -> None:
-        self._status.value = message
+        return self.jobs.start(reconstruction_steps, request, on_returned=self._on_returned)
 
     def _on_returned(self, value) -> None:
         from napari_mpi_dl.napari_io.mdf_reader import result_layer
@@ -244,13 +235,3 @@ class ReconstructionWidget(Container):
         self._status.value = (f"done: {len(result.rows)} rows, lambda "
                               f"{result.lambda_absolute:.3g}, {result.unit}"
                               + (f" ({notes})" if notes else ""))
-
-    def _on_errored(self, exc: Exception) -> None:
-        from napari.utils.notifications import show_error
-
-        self._status.value = f"error: {exc}"
-        show_error(str(exc))
-
-    def _on_finished(self) -> None:
-        self._worker = None
-        self._run.text = "Reconstruct"

@@ -25,8 +25,8 @@ PLOTTED = ("G", "D", "NCE1", "NCE2", "idt")
 
 def _warm_up_torch() -> None:
     """Trigger torch's lazy imports (the first Adam imports ``torch._dynamo``: seconds of module
-    execution) now, when the dock opens, instead of in the worker during the run, where they
-    stalled the event loop for up to 0.7 s in our measurements."""
+    execution) when the dock opens, in a worker thread (see ``WARM_UP``), instead of at the first
+    training step."""
     import torch
 
     param = torch.nn.Parameter(torch.zeros(1))
@@ -78,15 +78,10 @@ class TrainDock(TrainingDock):
     FIGURE_KWARGS = {"dpi": 72}
     SAVE_CAPTION = "Save DC_GAN weights"
     SAVE_NAME = "dcgan_weights.pt"
+    WARM_UP = ("torch", "napari_mpi_dl.dcgan.data", "napari_mpi_dl.dcgan.train")
 
     def __init__(self, napari_viewer) -> None:
         super().__init__(napari_viewer)
-        # Import the training modules here, in the main thread: a first import inside the worker
-        # would hold the GIL (module execution) and stall the event loop for a moment.
-        import napari_mpi_dl.dcgan.data  # noqa: F401
-        import napari_mpi_dl.dcgan.train  # noqa: F401
-
-        _warm_up_torch()
         from napari_mpi_dl.dcgan.config import ModelConfig
 
         self.model_config = ModelConfig()
@@ -121,6 +116,7 @@ class TrainDock(TrainingDock):
         self._lines = {name: self.ax.plot([], [], label=name, lw=1)[0] for name in PLOTTED}
         self.ax.legend(fontsize=6, loc="upper right")
         self._assemble(form)
+        self._start_warm_up(then=_warm_up_torch)
 
     def request(self) -> dict:
         """The run's settings as plain values (safe to hand to the worker thread)."""
@@ -164,8 +160,12 @@ class TrainDock(TrainingDock):
         elif report.message:
             self.status.setText(report.message)
 
-    def _preview_kwargs(self) -> dict:
-        return {"scale": self._pixel_mm, "metadata": {"dcgan_preview": True}}
+    def _preview_kwargs(self, image) -> dict:
+        # the training images are centred on the origin, like the simulator's and the samples'
+        translate = tuple(p * (1 - n) / 2 for n, p in zip(np.shape(image), self._pixel_mm,
+                                                           strict=True))
+        return {"scale": self._pixel_mm, "translate": translate,
+                "metadata": {"dcgan_preview": True}}
 
     def plot_losses(self) -> None:
         """Redraw the loss curves (at most ``MAX_PLOTTED_POINTS`` points per curve)."""
@@ -182,8 +182,8 @@ class TrainDock(TrainingDock):
     def _on_finished(self) -> None:
         super()._on_finished()
         trainer = self.trainer
-        if trainer is not None and trainer.step < trainer.config.steps:
-            self.status.setText(self.status.text() + f"  (stopped at step {trainer.step})")
+        if trainer is not None and getattr(self, "_stopping", False):
+            self.status.setText(f"stopped at step {trainer.step} of {trainer.config.steps}")
 
     def _export_info(self) -> dict:
         return {"trained_in": "napari dock", "steps": self.trainer.step}

@@ -1,0 +1,159 @@
+"""One home for running a dock's long operation: a napari generator worker with a progress bar
+in napari's activity dock, Run turning into Stop, a status line that ends in "done ...",
+"stopped" or "error: ...", and one error notification (no second toast, no printed traceback).
+
+A job is a generator function run in the worker thread. It yields
+
+* a ``str``: a status message;
+* a :class:`Step` ``(done, total, message)``: progress (sets the activity bar to done/total);
+* anything else: handed to the dock's ``on_yielded`` callback (main thread).
+
+It should yield often (at least every ~0.5 s): a napari worker can stop only at a ``yield``.
+Its return value goes to ``on_returned`` (main thread) unless Stop was pressed. Nothing here
+imports napari or torch at module import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+
+class Step(NamedTuple):
+    """Progress report of a job: ``done`` of ``total`` units, with a status message."""
+
+    done: int
+    total: int
+    message: str = ""
+
+
+class JobRunner:
+    """Run one job at a time for a dock (see the module docstring).
+
+    Parameters
+    ----------
+    title : str
+        Name of the operation (progress bar label and error notifications).
+    set_status : callable(str)
+        Shows a status line in the dock.
+    set_busy : callable(bool)
+        Called with True when a job starts, False when it has ended (e.g. Run <-> Stop).
+    """
+
+    def __init__(self, title: str, set_status: Callable[[str], None],
+                 set_busy: Callable[[bool], None] | None = None) -> None:
+        self.title = title
+        self.set_status = set_status
+        self.set_busy = set_busy or (lambda busy: None)
+        self.worker = None
+        self.stop_requested = False
+        self._returned = False
+        self.last_status = ""
+
+    @property
+    def running(self) -> bool:
+        return self.worker is not None
+
+    def start(self, job, *args, on_returned: Callable | None = None,
+              on_yielded: Callable | None = None, on_error: Callable | None = None):
+        """Start ``job(*args)`` in a worker and return it (the previous one if still running)."""
+        from napari.qt.threading import create_worker
+
+        if self.worker is not None:
+            return self.worker
+        self.stop_requested = self._returned = False
+        worker = create_worker(job, *args, _start_thread=False, _ignore_errors=True,
+                               _progress={"total": 0, "desc": self.title})
+        worker.yielded.connect(lambda item: self._on_yielded(worker, item, on_yielded))
+        worker.returned.connect(lambda value: self._on_returned(value, on_returned))
+        worker.errored.connect(lambda exc: self._on_error(exc, on_error))
+        worker.finished.connect(self._on_finished)
+        self.worker = worker
+        self.set_busy(True)
+        self._status("running ...")
+        worker.start()
+        return worker
+
+    def set_progress(self, done: int, total: int) -> None:
+        """Move the activity bar (for jobs that report their progress in their own items)."""
+        pbar = getattr(self.worker, "pbar", None)
+        if pbar is not None:
+            if pbar.total != total:
+                pbar.total = total
+            pbar.update(done - pbar.n)
+
+    def stop(self) -> None:
+        """Ask the job to stop at its next ``yield``; its result is discarded."""
+        if self.worker is not None:
+            self.stop_requested = True
+            self.worker.quit()
+            self._status("stopping ...")
+
+    def _status(self, text: str) -> None:
+        self.last_status = text
+        self.set_status(text)
+
+    def _on_yielded(self, worker, item, callback) -> None:
+        # Qt may deliver a last progress report after the result or the error: it must not
+        # overwrite their status line
+        if worker is not self.worker or self.stop_requested or self._returned:
+            return
+        if isinstance(item, Step):
+            # status first: moving napari's progress bar may process pending Qt events (the
+            # job's end among them), after which this report is stale
+            if item.message:
+                self._status(item.message)
+            self.set_progress(item.done, item.total)
+        elif isinstance(item, str):
+            self._status(item)
+        elif callback is not None:
+            callback(item)
+
+    def _on_returned(self, value, callback) -> None:
+        if self.stop_requested:
+            return
+        self._returned = True
+        if callback is not None:
+            callback(value)
+
+    def _on_error(self, exc: Exception, callback) -> None:
+        from napari.utils.notifications import show_error
+
+        self._returned = True
+        self._status(f"error: {exc}")
+        if callback is not None:
+            callback(exc)
+        show_error(f"{self.title}: {exc}")
+
+    def _on_finished(self) -> None:
+        if self.stop_requested:
+            self._status("stopped")
+        self.worker = None
+        self.set_busy(False)
+
+
+def warm_up(modules: tuple[str, ...], on_done: Callable | None = None,
+            then: Callable | None = None):
+    """Import ``modules`` (e.g. torch and the model code) in a worker thread, then call ``then()``
+    there, so a dock opens at once and its first run does not import them. If torch is among
+    the modules, ``on_done(devices)`` gets the device list (main thread)."""
+    from napari.qt.threading import create_worker
+
+    def job():
+        import importlib
+
+        for name in modules:
+            importlib.import_module(name)
+        if then is not None:
+            then()
+        if "torch" not in modules:
+            return ["cpu"]
+        from napari_mpi_dl.training.device import available_devices
+
+        return available_devices()
+
+    worker = create_worker(job, _start_thread=False, _ignore_errors=True)
+    if on_done is not None:
+        worker.returned.connect(on_done)
+    worker.start()
+    return worker

@@ -1,0 +1,41 @@
+"""One spelling per option across commands: -o/--output for outputs (--out still works),
+--weights, --device, --threads (sm simulate's --workers still works)."""
+
+import argparse
+
+from napari_mpi_dl.cli.main import build_parser
+
+OTHER_SPELLINGS = {"--weight", "--weights-file", "--model-weights", "--dev", "--cuda",
+                   "--num-threads", "--torch-threads", "--nthreads", "--outdir", "--out-dir"}
+
+
+def _all_parsers(parser, path=()):
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _all_parsers(sub, (*path, name))
+
+
+def test_output_weights_device_threads_are_spelled_the_same_everywhere():
+    outputs = 0
+    for path, parser in _all_parsers(build_parser()):
+        for action in parser._actions:
+            opts = set(action.option_strings)
+            if opts & {"-o", "--out", "--output"}:
+                outputs += 1
+                assert {"-o", "--output", "--out"} <= opts, (path, opts)
+            assert not opts & OTHER_SPELLINGS, (path, opts)
+    assert outputs >= 12
+
+
+def test_old_spellings_still_parse_to_the_same_value():
+    parser = build_parser()
+    for flag in ("-o", "--output", "--out"):
+        args = parser.parse_args(["simulate", "two-tube", flag, "x.tif"])
+        assert args.output == "x.tif"
+        args = parser.parse_args(["deblur", "in.tif", flag, "y.tif"])
+        assert args.out == "y.tif"
+    for flag in ("--threads", "--workers"):
+        args = parser.parse_args(["sm", "simulate", "-o", "sm.mdf", flag, "2"])
+        assert args.workers == 2
