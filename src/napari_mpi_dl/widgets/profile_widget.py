@@ -190,7 +190,7 @@ class ProfileWidget(QWidget):
         self.table.setWordWrap(True)
         header = self.table.horizontalHeader()
         for c, (key, _title) in enumerate(SHOWN_COLUMNS):
-            mode = (QHeaderView.ResizeMode.Stretch if key in ("layer", "fwhm", "error")
+            mode = (QHeaderView.ResizeMode.Stretch if key in ("layer", "fwhm")
                     else QHeaderView.ResizeMode.ResizeToContents)
             header.setSectionResizeMode(c, mode)
         self.table.verticalHeader().setVisible(False)
