@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from magicgui.widgets import ComboBox, Container, FileEdit, Label, PushButton
+from magicgui.widgets import ComboBox, Container, Label, LineEdit, PushButton
 
 from napari_mpi_dl.widgets._jobs import JobRunner, Step, warm_up
 from napari_mpi_dl.widgets._layers import same_place_kwargs
@@ -40,11 +40,8 @@ def deblur_planes(image: np.ndarray, weights: str | None, device: str):
 
 
 def weights_field_path(value) -> str | None:
-    """The weights file named by a file field, or None (= the shipped weights) when it is empty.
-
-    magicgui turns an empty file field into ``Path(".")``, which napari shows as the current
-    directory: that means "nothing chosen", not a weights file.
-    """
+    """The weights file named by the weights field, or None (= the shipped weights) when it is
+    empty (also ``"."`` or the working directory, which an empty file field can turn into)."""
     text = str(value or "").strip()
     if text in ("", "."):
         return None
@@ -60,15 +57,18 @@ class DeblurWidget(Container):
     def __init__(self, napari_viewer) -> None:
         self._viewer = napari_viewer
         self._image = ComboBox(label="native image", choices=self._image_layers)
-        self._weights = FileEdit(label="weights", mode="r", filter="*.pt",
-                                 tooltip=f"empty = {SHIPPED_LABEL}")
-        self._weights.value = ""
-        self._weights_note = Label(value=f"empty: {SHIPPED_LABEL}")
+        # a plain text field: empty means the shipped weights (a file field would show the
+        # working directory when empty)
+        self._weights = LineEdit(label="weights", value="",
+                                 tooltip=f"a .pt file; empty = {SHIPPED_LABEL}")
+        self._weights.native.setPlaceholderText(SHIPPED_LABEL)
+        self._browse = PushButton(text="Select weights file ...")
         self._device = ComboBox(label="device", choices=["auto", "cpu"], value="auto")
         self._run = PushButton(text="Deblur")
         self._status = Label(value="")
-        super().__init__(widgets=[self._image, self._weights, self._weights_note, self._device,
+        super().__init__(widgets=[self._image, self._weights, self._browse, self._device,
                                   self._run, self._status])
+        self._browse.changed.connect(self._pick_weights)
         self.jobs = JobRunner(TITLE, self._set_status, self._set_busy)
         self._run.changed.connect(self._on_run_clicked)
         napari_viewer.layers.events.inserted.connect(self._image.reset_choices)
@@ -79,6 +79,14 @@ class DeblurWidget(Container):
     def worker(self):
         """The running worker, or None."""
         return self.jobs.worker
+
+    def _pick_weights(self, _value=None) -> None:
+        from qtpy.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getOpenFileName(self.native, "DC_GAN weights", "",
+                                              "PyTorch weights (*.pt)")
+        if path:
+            self._weights.value = path
 
     def _on_devices(self, devices) -> None:
         self._device.choices = ["auto", *devices]
