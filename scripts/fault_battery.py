@@ -158,7 +158,8 @@ def image_cases(tmp: Path) -> None:
                 *run(["deconvolve", neg, "--out", tmp / "o6.npy"])[::2], hint="negative")
     # output path problems
     (tmp / "adir.npy").mkdir(exist_ok=True)
-    judge_error("simulate -o DIRECTORY", *run(["simulate", "two-tube", "-o", tmp / "adir.npy"])[::2],
+    judge_error("simulate -o DIRECTORY",
+                *run(["simulate", "two-tube", "-o", tmp / "adir.npy"])[::2],
                 hint="adir.npy")
     judge_error("simulate -o /proc/p.npy", *run(["simulate", "two-tube", "-o", "/proc/p.npy"])[::2],
                 hint="/proc/p.npy", forbid=(".part",))
@@ -265,7 +266,8 @@ def _limit_memory(nbytes: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (nbytes, nbytes))
 
 
-TRAIN = ["train", "deblur", "--generate", 8, "--rl-iterations", 5, "--ngf", 4, "--n-blocks", 1, "--nce-layers", "0,2,4",
+TRAIN = ["train", "deblur", "--generate", 8, "--rl-iterations", 5, "--ngf", 4, "--n-blocks", 1,
+         "--nce-layers", "0,2,4",
          "--ndf", 4, "--d-layers", 1, "--num-patches", 16, "--no-progress", "--threads", 1,
          "--device", "cpu", "--crop-size", 32]
 
@@ -484,7 +486,7 @@ def disk_full_cases(tmp: Path) -> None:
                 except OSError:
                     pass
             rc, out, err = run(argv, timeout=300)
-            judge_error(label, rc, err, hint=["no space left", "intact"])
+            judge_error(label, rc, err, hint=["no space left", "nothing was written"])
             filler.unlink()
             leftovers = [x.name for x in mnt.rglob("*") if ".part" in x.name]
             if leftovers:

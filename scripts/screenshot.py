@@ -22,18 +22,15 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 IMAGES = ROOT / "docs" / "images"
 SIZE = (1300, 820)
-TRAIN_SECONDS = 6.0
+TRAIN_STEPS = 16
 
 
-def _wait(app, dock, limit_s: float = 300.0, stop_after_s: float | None = None) -> None:
-    """Keep Qt responsive until the dock's worker is done (or Stop after ``stop_after_s``)."""
+def _wait(app, dock, limit_s: float = 300.0) -> None:
+    """Keep Qt responsive until the dock's worker is done."""
     t0 = time.perf_counter()
     while dock.worker is not None and time.perf_counter() - t0 < limit_s:
         app.processEvents()
         time.sleep(0.01)
-        if stop_after_s is not None and time.perf_counter() - t0 > stop_after_s:
-            dock.stop()
-            stop_after_s = None
 
 
 def _settle(app, n: int = 30) -> None:
@@ -187,7 +184,14 @@ def shoot_train_dcgan(viewer, app, folder):
     dock.n_phantoms.setValue(16)
     dock.device.setCurrentText("cpu")
     dock.start()
-    _wait(app, dock, stop_after_s=TRAIN_SECONDS)
+    t0 = time.perf_counter()  # train until a few previews came (at most 5 minutes), then Stop
+    while dock.worker is not None and time.perf_counter() - t0 < 300:
+        app.processEvents()
+        time.sleep(0.01)
+        if dock.trainer is not None and dock.trainer.step >= TRAIN_STEPS:
+            dock.stop()
+            break
+    _wait(app, dock)
     viewer.layers[0].visible = False
     return dock
 

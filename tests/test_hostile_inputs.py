@@ -104,7 +104,7 @@ def test_memory_limit_is_read_from_the_address_space_limit():
     import sys
 
     code = ("import resource\nresource.setrlimit(resource.RLIMIT_AS, (2**31, 2**31))\n"
-            "from napari_mpi_dl._memory import available_memory_bytes\n"
+            "from napari_mpi_dl.physics.memory import available_memory_bytes\n"
             "print(available_memory_bytes())\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
@@ -114,9 +114,9 @@ def test_memory_limit_is_read_from_the_address_space_limit():
 def test_deblur_refuses_zero_weights_contrastive_models_colour_images_and_too_big_images(
         tmp_path, native, capsys, monkeypatch):
     torch = pytest.importorskip("torch")
-    from napari_mpi_dl import _memory
     from napari_mpi_dl._resources import resource_path
     from napari_mpi_dl.dcgan.inference import deblur, load_deblurrer, shipped_weights_path
+    from napari_mpi_dl.physics import memory
 
     out = str(tmp_path / "d.npy")
     payload = torch.load(shipped_weights_path(), map_location="cpu", weights_only=True)
@@ -137,9 +137,9 @@ def test_deblur_refuses_zero_weights_contrastive_models_colour_images_and_too_bi
     assert "rgb.tif looks like a colour (RGB/RGBA) image" in _err(capsys)
     # memory is estimated before anything large is allocated
     model = load_deblurrer(device="cpu")
-    monkeypatch.setattr(_memory, "available_memory_bytes", lambda: 100 * 2**20)
-    with pytest.raises(ValueError, match=r"4000 x 4000 pixels needs about 8\.9 GiB of memory "
-                                         r"on cpu, only 100 MiB"):
+    monkeypatch.setattr(memory, "available_memory_bytes", lambda: 100_000_000)
+    with pytest.raises(ValueError, match=r"4000 x 4000 pixels needs about 9\.6 GB of memory "
+                                         r"on cpu, only 100 MB"):
         deblur(np.zeros((4000, 4000), np.float32), model)
     assert deblur(np.ones((64, 64), np.float32), model).shape == (64, 64)
     assert not (tmp_path / "d.npy").exists()

@@ -51,7 +51,9 @@ def test_table_updates_when_a_line_is_added_and_moved(viewer_with_tubes, qtbot, 
     kw = DEFAULT_GRID.layer_kwargs()
     prof = sample_profile(native, start, end, **kw)
     expected = analyse_profile(prof.distance_mm, prof.values)
-    assert records["native"]["dip"] == pytest.approx(expected.dip, rel=1e-6)
+    # the line's ends go through napari's data/world transforms (last-bit differences), and the
+    # peak search now rounds the normalised profile: equal-height samples may pick a neighbour
+    assert records["native"]["dip"] == pytest.approx(expected.dip, abs=2e-3)
     assert records["native"]["resolved"] is True  # 3.0 mm gap: native dip ~0.31
     assert records["native"]["line"] == "line 1"
     assert records["phantom"]["separation_mm"] == pytest.approx(4.2, abs=0.2)  # flat tops, 1 px
@@ -166,6 +168,7 @@ def test_a_stack_profiles_the_shown_plane_or_all_planes(make_napari_viewer, qtbo
     assert [r["layer"] for r in recs] == [f"{stack.name} [{i}]" for i in range(7)]
     merged = recs[0]  # 1.0 mm gap at the low gradient: one peak
     assert merged["n_peaks"] == 1 and not merged["resolved"]
-    assert "one peak (merged)" in fwhm_text(merged)
+    assert "merged" in fwhm_text(merged)
     assert widget.table.item(0, 2).text() == fwhm_text(merged)
     assert widget.table.horizontalScrollBar().maximum() == 0  # the columns fit the dock
+    assert str(widget.lines_layer.units[-1]) == "millimeter"  # the scale bar keeps mm

@@ -23,6 +23,7 @@ from napari_mpi_dl.phantoms.two_tube import PROTOCOL_GAPS_MM, two_tube_phantom
 from napari_mpi_dl.physics.noise import measured_snr_db
 from napari_mpi_dl.physics.presets import LOW_GRADIENT_T_PER_M
 
+
 @pytest.fixture
 def clean_registry():
     from napari_mpi_dl.analysis import protocol

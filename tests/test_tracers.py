@@ -199,6 +199,8 @@ def test_partial_fov_loses_dc_and_continuity_recovers_it_up_to_the_edge_baseline
     (lambda: XSpaceSettings(partial_fov=PartialFOV(25.0)), "width_mm"),
     (lambda: XSpaceSettings(gradient_error=-1.0), "gradient_error"),
     (lambda: tracer_preset("magic"), "tracer must be one of"),
+    (lambda: Tracer(relaxation_time_s=1e-6, relaxation_time_max_s=2e-6,
+                    relaxation_size_exponent=3.0), "not both"),
 ])
 def test_bad_input_names_the_argument(make, match):
     with pytest.raises(ValueError, match=match):
@@ -291,3 +293,25 @@ def test_signal_voltages_of_a_mixture_are_the_number_weighted_sum():
 
     expected = 0.3 * volts(Particle(diameter_nm=20.0)) + 0.7 * volts(Particle(diameter_nm=25.0))
     np.testing.assert_allclose(volts(tracer), expected, atol=1e-5 * np.abs(expected).max())
+
+
+def test_size_dependent_relaxation_follows_its_law_and_approximates_the_exact_sum():
+    """tau(d) = tau_ref (d / d_ref)^p per size node, kernels averaged with the signal weights.
+    Against the exact sum of every node imaged with its own PSF and tau, the approximation is
+    within 3 % of the peak for sigma = 0.1, p = 3 (1.3 % measured; docs/tracers.md)."""
+    tracer = Tracer(sizes=(LognormalSize(22.0, 0.1),), relaxation_time_s=1e-6,
+                    relaxation_size_exponent=3.0, quadrature_nodes=8)
+    taus, w = tracer.relaxation_times_s()
+    d = tracer.node_diameters_nm
+    np.testing.assert_allclose(taus, 1e-6 * (d / tracer.reference_diameter_nm) ** 3)
+    np.testing.assert_allclose(w, tracer.node_signal_weights)
+    grid = ImageGrid(shape=(3, 81), fov_mm=(0.5, 20.0))
+    c = np.zeros(grid.shape)
+    c[1, 40] = 1.0
+    settings = XSpaceSettings(grid=grid, particle=tracer)
+    approx = NativeSimulator(settings).simulate(c)
+    exact = sum(wi * NativeSimulator(settings.replace(particle=Particle(
+        diameter_nm=float(di), relaxation_time_s=float(ti)))).simulate(c)
+        for di, wi, ti in zip(d, w, taus, strict=True))
+    error = np.abs(approx - exact).max() / exact.max()
+    assert 1e-4 < error < 0.03  # an approximation, but a close one

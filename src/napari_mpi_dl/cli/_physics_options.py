@@ -31,6 +31,9 @@ def add_physics_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--relaxation-time-max-s", type=float, default=0.0,
                    help="upper end of a log-uniform range of Debye times starting at "
                         "--relaxation-time-s (0: a single time)")
+    g.add_argument("--relaxation-size-exponent", type=float, default=0.0,
+                   help="size-dependent Debye time tau(d) = tau (d / d_ref)^p for a size "
+                        "distribution (--size-sigma or --tracer); 0 = the same tau for all sizes")
     g.add_argument("--tracer", choices=TRACER_NAMES, default=None,
                    help="tracer preset with a size distribution, Ms and relaxation "
                         "(docs/tracers.md); overrides --diameter-nm, --size-sigma, Ms and T")
@@ -87,16 +90,19 @@ def particle_from_args(args: argparse.Namespace) -> Particle | Tracer:
     tau_max = getattr(args, "relaxation_time_max_s", 0.0) or 0.0
     name = getattr(args, "tracer", None)
     sigma = getattr(args, "size_sigma", 0.0) or 0.0
+    exponent = getattr(args, "relaxation_size_exponent", 0.0) or 0.0
     if name is not None:
         tracer = tracer_preset(name)
-        if tau is not None or tau_max:
-            tracer = tracer.replace(relaxation_time_s=tau or 0.0, relaxation_time_max_s=tau_max)
+        if tau is not None or tau_max or exponent:
+            tracer = tracer.replace(
+                relaxation_time_s=tracer.relaxation_time_s if tau is None else tau,
+                relaxation_time_max_s=tau_max, relaxation_size_exponent=exponent)
         return tracer
-    if sigma or tau_max:
+    if sigma or tau_max or exponent:
         return Tracer(sizes=(LognormalSize(args.diameter_nm, sigma),),
                       saturation_magnetisation_a_per_m=args.saturation_magnetisation_a_per_m,
                       temperature_k=args.temperature_k, relaxation_time_s=tau or 0.0,
-                      relaxation_time_max_s=tau_max)
+                      relaxation_time_max_s=tau_max, relaxation_size_exponent=exponent)
     return Particle(
         diameter_nm=args.diameter_nm,
         saturation_magnetisation_a_per_m=args.saturation_magnetisation_a_per_m,

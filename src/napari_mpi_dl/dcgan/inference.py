@@ -165,7 +165,7 @@ def estimate_memory_bytes(shape: tuple[int, int], model: Deblurrer, batch_size: 
 def _batch_that_fits(shape: tuple[int, ...], model: Deblurrer, batch_size: int) -> int:
     """The batch size, lowered to what the free memory allows; ValueError if not one image
     fits (checked before allocating anything large)."""
-    from napari_mpi_dl._memory import available_memory_bytes, format_bytes
+    from napari_mpi_dl.physics import memory
 
     n, h, w = shape
     batch_size = max(1, min(batch_size, n))
@@ -175,14 +175,12 @@ def _batch_that_fits(shape: tuple[int, ...], model: Deblurrer, batch_size: int) 
         except RuntimeError:
             return batch_size
     else:
-        free = available_memory_bytes()
-    if free is None:
-        return batch_size
+        free = memory.available_memory_bytes()
     one = estimate_memory_bytes((h, w), model)
     if one > free:
         raise ValueError(
-            f"deblurring an image of {h} x {w} pixels needs about {format_bytes(one)} of "
-            f"memory on {model.device}, only {format_bytes(free)} are available; crop or "
+            f"deblurring an image of {h} x {w} pixels needs about {memory.format_bytes(one)} of "
+            f"memory on {model.device}, only {memory.format_bytes(free)} are available; crop or "
             "downsample the image, or use a device with more memory")
     return max(1, min(batch_size, free // one))
 

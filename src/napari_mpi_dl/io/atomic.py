@@ -28,8 +28,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 _PART_RE = re.compile(r"^\..+\.(\d+)\.[A-Za-z0-9_]{8}\.part(\.[^.]*)?$")
-_NO_SPACE_WORDS = ("no space left", "errno = 28", "write failed", "disk quota",
-                   "requested and")  # the last: numpy's short write
+_NO_SPACE_WORDS = ("no space left", "errno = 28")
 
 
 class OutputExistsError(FileExistsError):
@@ -265,17 +264,18 @@ def remove_stale_part_files(folder: str | os.PathLike) -> list[Path]:
 
 
 def _is_disk_full(exc: BaseException, folder: Path) -> bool:
+    """ENOSPC/EDQUOT, or a write error of any wording (h5py, torch: "file write failed",
+    "unexpected pos ...") while the device has less than 1 MiB left."""
     for e in (exc, exc.__cause__, exc.__context__):
-        if e is None:
-            continue
         if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
             return True
-        if isinstance(e, OSError | RuntimeError) and any(
-                w in str(e).lower() for w in _NO_SPACE_WORDS):
-            # h5py and torch report write failures in words; confirm with the free space
+        if isinstance(e, OSError | RuntimeError):
+            if any(w in str(e).lower() for w in _NO_SPACE_WORDS):
+                return True
             with contextlib.suppress(OSError):
                 st = os.statvfs(folder)
-                return "no space left" in str(e).lower() or st.f_bavail * st.f_frsize < 2**20
+                if st.f_bavail * st.f_frsize < 2**20:
+                    return True
     return False
 
 

@@ -215,8 +215,25 @@ def _cgroup_free_bytes() -> int | None:
     return None
 
 
+def _address_space_left() -> int | None:
+    """RLIMIT_AS (``ulimit -v``) minus this process's current virtual size; None without one."""
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if soft == resource.RLIM_INFINITY:
+            return None
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmSize:"):
+                return max(0, soft - int(line.split()[1]) * 1024)
+    except (ImportError, OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 def available_memory_bytes() -> int:
-    """Memory this process can still allocate: MemAvailable, capped by a cgroup limit."""
+    """Memory this process can still allocate: MemAvailable, capped by a cgroup limit and by
+    the address-space limit (``ulimit -v``)."""
     available = None
     try:
         for line in MEMINFO_PATH.read_text().splitlines():
@@ -230,8 +247,10 @@ def available_memory_bytes() -> int:
             available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
         except (ValueError, OSError, AttributeError):
             available = 1 << 62  # unknown platform: do not refuse
-    free = _cgroup_free_bytes()
-    return available if free is None else min(available, free)
+    for cap in (_cgroup_free_bytes(), _address_space_left()):
+        if cap is not None:
+            available = min(available, cap)
+    return available
 
 
 def check_simulation_memory(settings: XSpaceSettings, method: str = "analytic",

@@ -80,7 +80,8 @@ class XSpaceSettings:
         sweep_s = 0.5 / self.drive_frequency_hz
         if tau > sweep_s:
             raise ValueError(
-                f"relaxation_time_s ({tau:g} s) is longer than one sweep (half a drive period, "
+                f"relaxation_time_s: the longest relaxation time ({tau:g} s) is longer than one "
+                f"sweep (half a drive period, "
                 f"{sweep_s:g} s at drive_frequency_hz = {self.drive_frequency_hz:g}): the "
                 f"particles would never follow the drive")
         if self.partial_fov is not None:

@@ -24,8 +24,9 @@ monodisperse component). Tested against a brute-force sum of 4,000 monodisperse 
 Relaxation: a Debye time constant ``relaxation_time_s``, or a log-uniform range
 ``[relaxation_time_s, relaxation_time_max_s]``; the Debye kernel of a range is the mean of the
 single-``tau`` kernels (``relaxation_nodes`` Gauss-Legendre nodes in ``ln tau``), i.e. the transfer
-function ``mean_j 1 / (1 + 2 pi i f tau_j)``. Relaxation is independent of core size here
-(no Neel/Brown size law; see docs/tracers.md).
+function ``mean_j 1 / (1 + 2 pi i f tau_j)``. Optionally size dependent,
+``tau(d) = relaxation_time_s (d / d_ref)^p`` (``relaxation_size_exponent``), with the kernels
+averaged with the signal weights of the size nodes (an approximation; see docs/tracers.md).
 """
 
 from __future__ import annotations
@@ -116,6 +117,12 @@ class Tracer:
         Gauss-Hermite nodes per polydisperse component (default 16).
     relaxation_nodes : int
         Gauss-Legendre nodes in ``ln tau`` for a range (default 16).
+    relaxation_size_exponent : float
+        Size-dependent relaxation (0 = none): ``tau(d) = relaxation_time_s (d / d_ref)^p`` at
+        every size node, ``d_ref`` the signal-weighted geometric mean diameter (e.g. ``p = 3``:
+        a Brownian time growing with the particle volume). Approximation: the Debye kernel is the
+        signal-weighted mean of the nodes' kernels applied to the whole PSF (it ignores that
+        each size also has its own PSF width; error measured in docs/tracers.md).
     """
 
     sizes: tuple[LognormalSize, ...] = (LognormalSize(25.0),)
@@ -126,6 +133,7 @@ class Tracer:
     name: str = "custom"
     quadrature_nodes: int = 16
     relaxation_nodes: int = 16
+    relaxation_size_exponent: float = 0.0
     _nodes: tuple = field(default=(), init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -149,6 +157,12 @@ class Tracer:
                              f"relaxation_time_s ({self.relaxation_time_s!r}) or 0")
         if self.relaxation_time_max_s > 0 and self.relaxation_time_s == 0:
             raise ValueError("a relaxation range needs relaxation_time_s > 0 (its lower end)")
+        if not np.isfinite(self.relaxation_size_exponent):
+            raise ValueError(f"relaxation_size_exponent must be finite, "
+                             f"got {self.relaxation_size_exponent!r}")
+        if self.relaxation_size_exponent and self.relaxation_time_max_s > self.relaxation_time_s:
+            raise ValueError("give either a relaxation range (relaxation_time_max_s) or a "
+                             "size-dependent relaxation (relaxation_size_exponent), not both")
         for name in ("quadrature_nodes", "relaxation_nodes"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
@@ -234,11 +248,26 @@ class Tracer:
     # --- relaxation -----------------------------------------------------------------------
     @property
     def max_relaxation_time_s(self) -> float:
-        return float(max(self.relaxation_time_s, self.relaxation_time_max_s))
+        """Longest Debye time of the kernel; for a size-dependent tau, of the size nodes that
+        carry at least 0.1 % of the signal (the far quadrature tails carry less)."""
+        taus, w = self.relaxation_times_s()
+        if self.relaxation_size_exponent:
+            taus = taus[w >= 1e-3 * w.max()]
+        return float(taus.max())
+
+    @property
+    def reference_diameter_nm(self) -> float:
+        """Signal-weighted geometric mean core diameter (reference of size-dependent tau)."""
+        d, _, s_w = self._nodes
+        return float(np.exp(np.sum(s_w * np.log(d))))
 
     def relaxation_times_s(self) -> tuple[np.ndarray, np.ndarray]:
         """``(tau_j in s, weight_j)`` of the Debye kernel (one node for a single tau)."""
         lo, hi = self.relaxation_time_s, self.relaxation_time_max_s
+        if self.relaxation_size_exponent and lo > 0:
+            d, _, s_w = self._nodes
+            ratio = d / self.reference_diameter_nm
+            return lo * ratio**self.relaxation_size_exponent, s_w.copy()
         if hi <= lo:
             return np.array([lo]), np.array([1.0])
         x, w = np.polynomial.legendre.leggauss(int(self.relaxation_nodes))
@@ -265,7 +294,8 @@ class Tracer:
                 "relaxation_time_s": self.relaxation_time_s,
                 "relaxation_time_max_s": self.relaxation_time_max_s,
                 "quadrature_nodes": int(self.quadrature_nodes),
-                "relaxation_nodes": int(self.relaxation_nodes)}
+                "relaxation_nodes": int(self.relaxation_nodes),
+                "relaxation_size_exponent": float(self.relaxation_size_exponent)}
 
     def replace(self, **changes) -> Tracer:
         from dataclasses import replace

@@ -49,7 +49,7 @@ from napari_mpi_dl.widgets._training_dock import (
 RECOVERED_SUFFIX = " recovered"
 DIRECT_LAYER = "direct reconstruction"
 PREVIEW_LAYER = "contrastive preview"
-PLOT_INTERVAL_S = 0.5
+PLOT_INTERVAL_S = 1.0
 SHIPPED = "shipped"
 
 
@@ -448,7 +448,7 @@ class ContrastiveTrainDock(TrainingDock):
     TITLE = "contrastive training"
     PREVIEW_LAYER = PREVIEW_LAYER
     PLOT_INTERVAL_S = PLOT_INTERVAL_S
-    FIGURE_KWARGS = {"tight_layout": True}
+    FIGURE_KWARGS = {"dpi": 72}  # fixed layout (tight_layout on every redraw stalled the viewer)
     SAVE_NAME = "contrastive_weights.pt"
 
     WARM_UP = ("torch", "napari_mpi_dl.contrastive.train", "napari_mpi_dl.contrastive.data")
@@ -487,6 +487,7 @@ class ContrastiveTrainDock(TrainingDock):
                                                   "MDF files (*.mdf *.h5 *.hdf5)"))
         self._add_run_rows(form)
         self._assemble(form)
+        self._setup_axes()
         self._start_warm_up()
 
     def request(self) -> dict:
@@ -530,21 +531,32 @@ class ContrastiveTrainDock(TrainingDock):
                           translate=tuple(float(v) for v in origin))
         return kwargs
 
+    def _setup_axes(self) -> None:
+        """Persistent lines and a fixed layout: a redraw only replaces the lines' data."""
+        self.figure.subplots_adjust(left=0.2, right=0.97, top=0.95, bottom=0.2)
+        self.ax.set_xlabel("step", fontsize=8)
+        self.ax.set_ylabel("loss (NT-Xent, then MSE)", fontsize=8)
+        self.ax.tick_params(labelsize=7)
+        self.ax.set_yscale("log")
+        self._lines = {
+            "step": self.ax.plot([], [], lw=0.8, alpha=0.6, label="train (step)")[0],
+            "val": self.ax.plot([], [], "o-", ms=2, label="validation")[0],
+            "train": self.ax.plot([], [], "s-", ms=2, label="train (epoch)")[0],
+        }
+        self.ax.legend(fontsize=6, loc="upper right")
+
     def plot_losses(self) -> None:
         """Redraw the per-step training loss and the per-epoch training / validation losses."""
-        self.ax.clear()
-        if self.steps:
-            s, v = zip(*self.steps, strict=False)
-            self.ax.plot(s, v, lw=0.8, alpha=0.6, label="train (step)")
-        if self.curves:
-            s = [c["step"] for c in self.curves]
-            self.ax.plot(s, [c["val"] for c in self.curves], "o-", ms=2, label="validation")
-            self.ax.plot(s, [c["train"] for c in self.curves], "s-", ms=2, label="train (epoch)")
+        if not hasattr(self, "_lines"):
+            self._setup_axes()
+        steps = self.steps[:: max(1, len(self.steps) // 500)]
+        self._lines["step"].set_data([s for s, _ in steps], [v for _, v in steps])
+        for key in ("val", "train"):
+            self._lines[key].set_data([c["step"] for c in self.curves],
+                                      [c[key] for c in self.curves])
         if self.steps or self.curves:
-            self.ax.set_yscale("log")
-            self.ax.legend(fontsize=6, loc="upper right")
-        self.ax.set_xlabel("step")
-        self.ax.set_ylabel("loss (NT-Xent, then MSE)")
+            self.ax.relim()
+            self.ax.autoscale_view()
         self.canvas.draw_idle()
 
     plot_curves = plot_losses

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from magicgui.widgets import ComboBox, Container, FileEdit, Label, PushButton
+from magicgui.widgets import ComboBox, Container, Label, LineEdit, PushButton
 
 from napari_mpi_dl.dcgan.card import CardWarning
 from napari_mpi_dl.widgets._jobs import JobRunner, Step, warm_up
@@ -72,11 +72,8 @@ def _route(facts: dict | None) -> dict:
 
 
 def weights_field_path(value) -> str | None:
-    """The weights file named by a file field, or None (= the shipped weights) when it is empty.
-
-    magicgui turns an empty file field into ``Path(".")``, which napari shows as the current
-    directory: that means "nothing chosen", not a weights file.
-    """
+    """The weights file named by the weights field, or None (= the shipped weights) when it is
+    empty (also ``"."`` or the working directory, which an empty file field can turn into)."""
     text = str(value or "").strip()
     if text in ("", "."):
         return None
@@ -92,10 +89,12 @@ class DeblurWidget(Container):
     def __init__(self, napari_viewer) -> None:
         self._viewer = napari_viewer
         self._image = ComboBox(label="native image", choices=self._image_layers)
-        self._weights = FileEdit(label="weights", mode="r", filter="*.pt",
-                                 tooltip=f"empty = {SHIPPED_LABEL}")
-        self._weights.value = ""
-        self._weights_note = Label(value=f"empty: {SHIPPED_LABEL}")
+        # a plain text field: empty means the shipped weights (a file field would show the
+        # working directory when empty)
+        self._weights = LineEdit(label="weights", value="",
+                                 tooltip=f"a .pt file; empty = {SHIPPED_LABEL}")
+        self._weights.native.setPlaceholderText(SHIPPED_LABEL)
+        self._browse = PushButton(text="Select weights file ...")
         self._device = ComboBox(label="device", choices=["auto", "cpu"], value="auto")
         self._scan = ComboBox(label="scan mode", choices=SCAN_CHOICES, value=SCAN_FROM_METADATA,
                               tooltip="scan mode of the layer; the pixel size comes from the "
@@ -104,24 +103,30 @@ class DeblurWidget(Container):
         self._card_warning = Label(value="")
         self._run = PushButton(text="Deblur")
         self._status = Label(value="")
-        super().__init__(widgets=[self._image, self._weights, self._weights_note, self._card,
+        super().__init__(widgets=[self._image, self._weights, self._browse, self._card,
                                   self._scan, self._device, self._run, self._card_warning,
                                   self._status])
+        self._browse.changed.connect(self._pick_weights)
         self.jobs = JobRunner(TITLE, self._set_status, self._set_busy)
         self._run.changed.connect(self._on_run_clicked)
         napari_viewer.layers.events.inserted.connect(self._image.reset_choices)
         napari_viewer.layers.events.removed.connect(self._image.reset_choices)
         self._warm = warm_up(("torch", "napari_mpi_dl.dcgan.inference"), self._on_devices)
         self._card_worker = None
-        self._weights.changed.connect(self._read_card)
+        # the card is read when the field is left or a file is picked (not at every keystroke)
+        self._weights.native.editingFinished.connect(self._read_card)
         self._read_card()
 
     def _read_card(self, _value=None) -> None:
         """Show the chosen weights' card (read in a worker: it needs torch)."""
         self._card.value = "model: reading the card ..."
-        self._card_worker = start_card_reader(self.weights_path, self._show_card)
+        path = self.weights_path
+        self._card_worker = start_card_reader(
+            path, lambda result: self._show_card(result, path))
 
-    def _show_card(self, result) -> None:
+    def _show_card(self, result, path) -> None:
+        if path != self.weights_path:     # a stale answer: another file was chosen since
+            return
         summary, text = result
         self._card.value = summary
         self._card.tooltip = text
@@ -139,6 +144,15 @@ class DeblurWidget(Container):
     def worker(self):
         """The running worker, or None."""
         return self.jobs.worker
+
+    def _pick_weights(self, _value=None) -> None:
+        from qtpy.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getOpenFileName(self.native, "DC_GAN weights", "",
+                                              "PyTorch weights (*.pt)")
+        if path:
+            self._weights.value = path
+            self._read_card()
 
     def _on_devices(self, devices) -> None:
         self._device.choices = ["auto", *devices]

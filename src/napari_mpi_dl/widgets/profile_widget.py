@@ -70,17 +70,23 @@ def _fmt(value) -> str:
     return str(value)
 
 
+MERGED = "- (merged)"  # one peak: the tubes are not separated
+OVERLAP = "- (overlap)"  # the neighbouring peak rises before the half maximum is reached
+FWHM_HELP = ("FWHM of the two main peaks in mm. '- (merged)': only one peak, the tubes merge; "
+             "'- (overlap)': the peaks overlap above half their maximum, so no FWHM exists")
+
+
 def fwhm_text(rec: dict) -> str:
-    """The FWHM cell: ``a / b`` mm, or why a width is missing."""
+    """The FWHM cell: ``a / b`` mm, or why a width is missing (see :data:`FWHM_HELP`)."""
     if rec.get("n_peaks") is None:
         return ""
     parts = []
     for i in (1, 2):
         if rec[f"peak{i}_mm"] is None:
             if i == 2:
-                parts.append("one peak (merged)")
+                parts.append(MERGED)
         elif rec[f"fwhm{i}_mm"] is None:
-            parts.append("none (peaks overlap above half max)")
+            parts.append(OVERLAP)
         else:
             parts.append(f"{rec[f'fwhm{i}_mm']:.3f}")
     return " / ".join(parts)
@@ -184,10 +190,11 @@ class ProfileWidget(QWidget):
         self.table.setWordWrap(True)
         header = self.table.horizontalHeader()
         for c, (key, _title) in enumerate(SHOWN_COLUMNS):
-            mode = (QHeaderView.ResizeMode.Stretch if key in ("layer", "fwhm", "error")
+            mode = (QHeaderView.ResizeMode.Stretch if key in ("layer", "fwhm")
                     else QHeaderView.ResizeMode.ResizeToContents)
             header.setSectionResizeMode(c, mode)
         self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeaderItem(2).setToolTip(FWHM_HELP)
         outer.addWidget(self.table, 1)
         self.export_button = QPushButton("Export CSV...")
         self.export_button.clicked.connect(self._on_export_clicked)
@@ -281,8 +288,9 @@ class ProfileWidget(QWidget):
             ndim = max([lay.ndim for lay in self._image_layers()] + [2])
             kwargs = {}
             images = self._image_layers()
-            if images:
-                kwargs = {"scale": images[0].scale, "translate": images[0].translate}
+            if images:  # same world units (mm) as the images: the scale bar keeps its unit
+                ref = next(lay for lay in images if lay.ndim == ndim)
+                kwargs = {"scale": ref.scale, "translate": ref.translate, "units": ref.units}
             layer = self.viewer.add_shapes(
                 ndim=ndim, name=LINES_LAYER_NAME, shape_type="line", edge_color="red",
                 edge_width=0.3,  # thin but visible at the default zoom

@@ -15,6 +15,7 @@ import math
 import numpy as np
 from qtpy.QtWidgets import QComboBox, QDoubleSpinBox, QFormLayout, QLineEdit, QSpinBox
 
+from napari_mpi_dl.physics.presets import DEFAULT_GRID
 from napari_mpi_dl.widgets._training_dock import TrainingDock, browse_row, relay_reports
 
 PREVIEW_LAYER = "DC_GAN preview"
@@ -178,7 +179,8 @@ class TrainDock(TrainingDock):
         if PREVIEW_LAYER not in self.viewer.layers:
             # Created now (not at the first preview): adding a layer costs the event loop a few
             # hundred ms once, better at the click than in the middle of the run.
-            self._show_preview(np.zeros((2, 2), dtype=np.float32))
+            shape = DEFAULT_GRID.shape  # the training images' grid until the first preview
+            self._show_preview(np.zeros(shape, dtype=np.float32))
             self.preview_updates = 0
 
     # -- worker events (main thread) -------------------------------------------------------------
