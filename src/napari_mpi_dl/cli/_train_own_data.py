@@ -37,6 +37,9 @@ def load_domains(args: argparse.Namespace, log=print):
     if not getattr(args, "x", None):
         if getattr(args, "y", None):
             raise ValueError("--y needs --x (your native images)")
+        if getattr(args, "pixel_mm", None) is not None or getattr(args, "scan_mode", None):
+            raise ValueError("--pixel-mm and --scan-mode describe your --x images; generated "
+                             "and --data sets carry their own")
         return None
     if not args.y:
         raise ValueError("--x needs --y: the deblurred reference images (domain Y)")
