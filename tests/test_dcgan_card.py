@@ -198,6 +198,8 @@ def test_api_mismatch_raises_naming_what_differs(shipped):
     with pytest.warns(CardWarning, match="isotropic"):
         out = deblur(img, shipped, pixel_mm=(0.198, 0.198), scan_mode="isotropic", force=True)
     assert out.shape == img.shape
+    with pytest.raises(ValueError, match="only 5 x 5 pixels"):      # 20 px of 0.05 mm
+        deblur(img[:20, :20], shipped, pixel_mm=(0.05, 0.05), scan_mode="x", force=True)
 
 
 # ---- CLI -----------------------------------------------------------------------------------

@@ -116,6 +116,13 @@ def deblur_on_model_grid(arr: np.ndarray, model, card, coverage, *, deblur_plain
     if coverage.pixel_mm is not None and card.pixel_mm is not None:
         grid = x.shape[-2:]
         on_model = resample(x, coverage.pixel_mm, card.pixel_mm, method=method)
+        from napari_mpi_dl.dcgan.networks import MIN_SIZE
+
+        if min(on_model.shape[-2:]) < MIN_SIZE:
+            raise ValueError(
+                f"resampled to the model's {card.pixel_mm[1]:.4g} mm pixels the image is only "
+                f"{on_model.shape[-2]} x {on_model.shape[-1]} pixels; the generator needs at "
+                f"least {MIN_SIZE} x {MIN_SIZE}")
         eff = (coverage.pixel_mm[0] * grid[0] / on_model.shape[-2],
                coverage.pixel_mm[1] * grid[1] / on_model.shape[-1])
         y = resample(deblur_plain(on_model.astype(np.float32)), eff, coverage.pixel_mm,
