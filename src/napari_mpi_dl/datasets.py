@@ -422,15 +422,27 @@ def iter_simulated_chunks(phantom_set: PhantomSet, config: DatasetConfig):
         for s, c, fut in zip(starts, chunks, futures, strict=True):
             yield s, s + len(c), fut.result()
     except BaseException:
-        # stop at once: queued chunks are cancelled, worker processes are ended
-        procs = list((getattr(pool, "_processes", None) or {}).values())
-        pool.shutdown(wait=False, cancel_futures=True)
-        for proc in procs:
-            with contextlib.suppress(Exception):
-                proc.terminate()
+        _stop_pool(pool)
         raise
-    finally:
-        pool.shutdown(wait=True)
+    pool.shutdown(wait=True)
+
+
+def _stop_pool(pool) -> None:
+    """Stop a pool at once: queued chunks are cancelled, worker processes are ended (threads
+    finish their chunk). Waiting for a process pool here could hang: its queue feeder may be
+    stuck writing a chunk into the pipe of a worker that is gone."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    call_queue = getattr(pool, "_call_queue", None)
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in procs:
+        with contextlib.suppress(Exception):
+            proc.terminate()
+    for proc in procs:
+        with contextlib.suppress(Exception):
+            proc.join(timeout=5)
+    if call_queue is not None:
+        with contextlib.suppress(Exception):
+            call_queue.cancel_join_thread()
 
 
 def _worker_init(parent_pid: int) -> None:
