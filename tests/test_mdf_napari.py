@@ -68,7 +68,7 @@ def test_system_matrix_opens_as_one_stack_per_channel_in_mm(files):
     df_khz = 2.5e3 / 1632  # the frequency axis is in kHz: napari's readout is the frequency
     np.testing.assert_allclose(kwargs["scale"], (df_khz, 22 / 9, 26 / 11))
     np.testing.assert_allclose(kwargs["translate"], (0.0, -11 + 11 / 9, -13 + 13 / 11))
-    assert kwargs["units"] == ("kHz", "mm", "mm") and kwargs["axis_labels"][0] == "frequency"
+    assert kwargs["units"] == ("kHz", "mm", "mm") and kwargs["axis_labels"][0] == "frequency (kHz)"
     assert kwargs["metadata"]["kind"] == "system_matrix"
     assert kwargs["metadata"]["frequencies_hz"][1] == pytest.approx(2.5e6 / 1632)
     # contrast per frequency slice: each slice scaled to its own maximum

@@ -174,7 +174,7 @@ def system_matrix_layers(sm, *, sort_by_snr: bool = False, channels=None) -> lis
                     "labels": ("frequency (SNR rank)" if sorted_by_snr else "frequency index",)}
         else:
             lead = {"scale": (freq[0],), "translate": (freq[1],), "units": ("kHz",),
-                    "labels": ("frequency",)}
+                    "labels": ("frequency (kHz)",)}
         meta = {"kind": "system_matrix", "mdf_path": sm.source, "channel": int(c),
                 "frequencies_hz": sm.frequencies_hz[order], "snr": snr[order],
                 "sorted_by_snr": sorted_by_snr, "frequency_max": peak.astype(np.float32),

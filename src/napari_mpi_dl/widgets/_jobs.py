@@ -15,8 +15,12 @@ imports napari or torch at module import.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import NamedTuple
+
+#: Seconds between two updates of napari's activity progress bar.
+PBAR_INTERVAL_S = 0.5
 
 
 class Step(NamedTuple):
@@ -48,6 +52,7 @@ class JobRunner:
         self.worker = None
         self.stop_requested = False
         self._returned = False
+        self._last_pbar = 0.0
         self.last_status = ""
 
     @property
@@ -75,8 +80,16 @@ class JobRunner:
         return worker
 
     def set_progress(self, done: int, total: int) -> None:
-        """Move the activity bar (for jobs that report their progress in their own items)."""
+        """Move the activity bar (for jobs that report their progress in their own items).
+
+        At most every ``PBAR_INTERVAL_S`` (and at the end): one update of napari's activity bar
+        costs the main thread tens of ms (it repaints, processing pending events).
+        """
         pbar = getattr(self.worker, "pbar", None)
+        now = time.perf_counter()
+        if pbar is not None and done < total and now - self._last_pbar < PBAR_INTERVAL_S:
+            return
+        self._last_pbar = now
         if pbar is not None:
             if pbar.total != total:
                 pbar.total = total
