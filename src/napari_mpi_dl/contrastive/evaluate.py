@@ -172,6 +172,12 @@ def _timed(fn, *args, **kwargs):
     return out, time.perf_counter() - t
 
 
+def _weights_label(source: str, given) -> str:
+    """How the results name a model: the shipped file by name (no path of this machine), else
+    the path the caller gave."""
+    return f"shipped resources/{Path(source).name}" if given is None else str(source)
+
+
 def evaluate(recovery_weights: dict[str, str | os.PathLike | None] | None = None,
              reconstruction_weights: dict[str, str | os.PathLike | None] | None = None, *,
              test_seed: int = TEST_SEED, training_seed: int = TRAINING_SEED,
@@ -217,8 +223,10 @@ def evaluate(recovery_weights: dict[str, str | os.PathLike | None] | None = None
     res.info = {"test_seed": test_seed, "training_seed": training_seed,
                 "noise_std_v": data_cfg.noise_std_v, "channels": list(data_cfg.channels),
                 "band_hz": list(data_cfg.band_hz),
-                "weights": {f"recovery/{s}": m.source for s, m in rec_models.items()}
-                | {f"reconstruction/{s}": m.source for s, m in con_models.items()}}
+                "weights": {f"recovery/{s}": _weights_label(m.source, rec_w[s])
+                            for s, m in rec_models.items()}
+                | {f"reconstruction/{s}": _weights_label(m.source, con_w[s])
+                   for s, m in con_models.items()}}
 
     say("simulating the 37 x 37 test SM")
     test = simulated_signal_set("test", config=data_cfg, seed=test_seed)
