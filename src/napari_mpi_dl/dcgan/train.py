@@ -379,7 +379,6 @@ def save_generator_weights(path, generator, model_config: ModelConfig, *, step: 
     the training record ``info`` implies (:func:`~napari_mpi_dl.dcgan.card.card_from_info`).
     """
     from napari_mpi_dl.dcgan.card import ModelCard, card_from_info
-
     from napari_mpi_dl.io.atomic import atomic_path
 
     state = {k: (v.detach().cpu().half() if half and v.is_floating_point() else v.detach().cpu())

@@ -40,10 +40,10 @@ def _training_run(request: dict):
 
     Yields ``("status", str)``, ``("trainer", DCGANTrainer)`` once, then ``("report", report)``.
     """
+    import dataclasses
+
     from napari_mpi_dl.dcgan import data as dcdata
     from napari_mpi_dl.dcgan.train import DCGANTrainer
-
-    import dataclasses
 
     if request["source"] == "layers":
         from napari_mpi_dl.widgets._own_layers import layer_domains
