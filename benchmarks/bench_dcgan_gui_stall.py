@@ -2,7 +2,8 @@
 
 Opens a (hidden) viewer with the *Train DC_GAN* dock, trains the default model (ngf 16, 4 blocks,
 whole 101 x 101 images: the dock's default) on small simulated domains for ``--steps`` steps, and
-records the gaps between the ticks of a 10 ms QTimer in the main thread: the longest gap is the longest stall a user would feel.
+records the gaps between the ticks of a 10 ms QTimer in the main thread: the longest gap is the
+longest stall a user would feel.
 Also reports the gaps during an idle period of the same length, for comparison (a busy shared
 machine stalls even an idle event loop). Needs a display (run under ``xvfb-run`` on a server).
 
