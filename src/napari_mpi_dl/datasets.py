@@ -35,6 +35,7 @@ from typing import Literal
 
 import numpy as np
 
+from napari_mpi_dl import _signals
 from napari_mpi_dl.physics.grid import ImageGrid
 from napari_mpi_dl.physics.native import METHODS, NativeSimulator
 from napari_mpi_dl.physics.partial_fov import PartialFOV
@@ -403,7 +404,9 @@ def iter_simulated_chunks(phantom_set: PhantomSet, config: DatasetConfig):
     chunks = [phantom_set.phantoms[s : s + config.chunk_size] for s in starts]
     if config.workers == 1 or len(chunks) == 1:
         for s, c in zip(starts, chunks, strict=True):
-            yield s, s + len(c), simulate_chunk(c, s, config)
+            result = simulate_chunk(c, s, config)
+            _signals.check()
+            yield s, s + len(c), result
         return
     if config.executor == "thread":
         for settings in config.settings().values():  # build the kernels once, before the threads

@@ -16,7 +16,8 @@ import signal
 import sys
 import threading
 
-from napari_mpi_dl import __version__
+from napari_mpi_dl import __version__, _signals
+from napari_mpi_dl._signals import Terminated
 
 # One line per sub-command module (keep sorted by workflow order).
 SUBCOMMAND_MODULES = [
@@ -61,13 +62,11 @@ def _accept_negative_numbers(parser: argparse.ArgumentParser) -> None:
                 _accept_negative_numbers(child)
 
 
-class Terminated(BaseException):
-    """Raised in the main thread on SIGTERM so that every ``finally`` and temporary-file cleanup
-    runs (the default action would end the process on the spot)."""
-
-
-def _raise_terminated(signum, frame) -> None:
-    raise Terminated
+def _on_signal(signum, frame) -> None:
+    _signals.request(signum)
+    if signum == signal.SIGTERM:
+        raise Terminated
+    raise KeyboardInterrupt
 
 
 @contextlib.contextmanager
@@ -79,11 +78,23 @@ def _signals_cleanup():
         yield
         return
     old = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
-    signal.signal(signal.SIGTERM, _raise_terminated)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    old_hook = sys.unraisablehook
+
+    def quiet_stop(unraisable) -> None:
+        # a stop exception swallowed in a finaliser: remembered by _signals, no traceback
+        if not isinstance(unraisable.exc_value, KeyboardInterrupt | Terminated):
+            old_hook(unraisable)
+
+    _signals.clear()
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    sys.unraisablehook = quiet_stop
     try:
         yield
+        _signals.check()  # a stop request whose exception Python swallowed
     finally:
+        sys.unraisablehook = old_hook
+        _signals.clear()
         for s, handler in old.items():
             if handler is not None:
                 signal.signal(s, handler)

@@ -27,6 +27,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from napari_mpi_dl import _signals
+
 _PART_RE = re.compile(r"^\..+\.(\d+)\.[A-Za-z0-9_]{8}\.part(\.[^.]*)?$")
 _NO_SPACE_WORDS = ("no space left", "errno = 28")
 
@@ -99,6 +101,7 @@ def _atomic_path(target: Path, suffix: str | None, overwrite: bool) -> Iterator[
         tmp = Path(tmp_name)
         try:
             yield tmp
+            _signals.check()  # never complete a file after a stop request
             _fsync(tmp)
             _chmod_like_a_new_file(tmp)
             _commit(tmp, target, before)
