@@ -459,6 +459,16 @@ def test_cli_recover_writes_a_denser_mdf(tiny_weights, tmp_path):
     dense = read_system_matrix(tmp_path / "dense.mdf")
     assert tuple(dense.size_xyz) == (9, 5, 1)
     assert dense.voxel_size_mm[1] == pytest.approx(2.0)
+    # a denser SM (2 mm rows) is subsampled to the model's 4 mm pitch: the same dense grid comes
+    # back; with --step-y 1 (every row) the 2 mm pitch is refused
+    write_system_matrix(tmp_path / "dense_in.mdf", small_sm((6, 9), (12.0, 18.0), seed=2))
+    assert main(["contrastive", "recover", "--sm", str(tmp_path / "dense_in.mdf"), "--out",
+                 str(tmp_path / "dense2.mdf"), "--weights", str(tiny_weights["recovery"]),
+                 "--device", "cpu"]) == 0
+    assert tuple(read_system_matrix(tmp_path / "dense2.mdf").size_xyz) == (9, 5, 1)
+    assert main(["contrastive", "recover", "--sm", str(tmp_path / "dense_in.mdf"), "--out",
+                 str(tmp_path / "x.mdf"), "--weights", str(tiny_weights["recovery"]),
+                 "--step-y", "1"]) == 2
     wrong = sm_preset("training", grid=ImageGrid((3, 9), (9.0, 18.0)), subpoints=(1, 1, 1))
     write_system_matrix(tmp_path / "wrong.mdf", simulate_system_matrix(wrong, seed=2, workers=1))
     assert main(["contrastive", "recover", "--sm", str(tmp_path / "wrong.mdf"), "--out",

@@ -39,8 +39,14 @@ def register(subparsers) -> None:
 
     rc = sub.add_parser("recover", help="densify an MDF system matrix along y",
                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    rc.add_argument("--sm", required=True, help="input system matrix (MDF); its y pitch must be "
-                                                "twice the model's shift (4 mm for the shipped)")
+    rc.add_argument("--sm", required=True,
+                    help="input system matrix (MDF); a denser SM is subsampled to the pitch the "
+                         "model serves (y pitch twice its shift, x pitch its voxel: every 4th row "
+                         "and 2nd column of a 1 mm SM for the shipped model)")
+    rc.add_argument("--step-y", type=int, default=0,
+                    help="use every N-th row in y (0 = automatic, 1 = every row)")
+    rc.add_argument("--step-x", type=int, default=0,
+                    help="use every N-th column in x (0 = automatic, 1 = every column)")
     rc.add_argument("-o", "--output", "--out", dest="out", required=True, help="output MDF file")
     rc.add_argument("--weights", default=None, help="recovery weights (default: shipped CL)")
     rc.add_argument("--setting", choices=("cl", "wo-cl"), default="cl")
@@ -93,7 +99,7 @@ def _recover(args: argparse.Namespace) -> int:
     model = load_model(args.weights, task="recovery", setting=args.setting, device=args.device)
     sm = read_system_matrix(args.sm)
     t0 = time.perf_counter()
-    dense, mask = recover_system_matrix(model, sm)
+    dense, mask = recover_system_matrix(model, sm, steps=(args.step_y, args.step_x))
     dt = time.perf_counter() - t0
     write_system_matrix(args.out, dense)
     print(f"wrote {args.out}: {sm.size_xyz[0]} x {sm.size_xyz[1]} -> {dense.size_xyz[0]} x "

@@ -245,16 +245,36 @@ def signal_set_to_system_matrix(ss: SignalSet, template) -> Any:
         method=template.method, header=header)
 
 
-def recover_system_matrix(loaded: LoadedModel, sm, *, z_slice: int | None = None):
+def subsampling_steps(sm_pitch_mm: tuple[float, float], shift_mm: float,
+                      model_voxel_mm: tuple[float, float]) -> tuple[int, int]:
+    """Steps (y, x) that bring an SM of ``sm_pitch_mm`` (dy, dx) to the pitch a recovery model
+    serves: y pitch twice its shift (it predicts the row ``shift_mm`` away), x pitch its training
+    voxel. A 1 mm SM and the shipped model (shift 2 mm, 2 mm voxels) give (4, 2): every 4th row
+    in y, every 2nd column in x, the paper's protocol; a 2 mm SM gives (2, 1)."""
+    dy, dx = (float(v) for v in sm_pitch_mm)
+    return (max(1, int(round(2.0 * shift_mm / dy))),
+            max(1, int(round(float(model_voxel_mm[1]) / dx))))
+
+
+def recover_system_matrix(loaded: LoadedModel, sm, *, z_slice: int | None = None,
+                          steps: tuple[int, int] = (1, 1)):
     """Densify an MDF system matrix along y; returns ``(dense MDFSystemMatrix, mask)``.
 
     The SM is background-corrected, band-passed and restricted to the model's receive channels
-    first (see :func:`napari_mpi_dl.contrastive.data.signals_from_system_matrix`).
+    first (see :func:`napari_mpi_dl.contrastive.data.signals_from_system_matrix`), then
+    subsampled by ``steps`` (y, x): every ``steps[0]``-th row and ``steps[1]``-th column; a 0 is
+    chosen by :func:`subsampling_steps` (the pitch the model serves).
     """
     from napari_mpi_dl.contrastive.data import signals_from_system_matrix
 
     ss = signals_from_system_matrix(sm, channels=loaded.channels,
                                     band_hz=tuple(loaded.data["band_hz"]), z_slice=z_slice)
+    if any(int(v) < 0 for v in steps):
+        raise ValueError(f"steps must be >= 0 (0 = automatic), got {tuple(steps)}")
+    auto = subsampling_steps(ss.voxel_mm, loaded.shift_mm, loaded.grid_voxel_mm)
+    steps = (int(steps[0]) or auto[0], int(steps[1]) or auto[1])
+    if steps != (1, 1):
+        ss = ss.subgrid(*steps)
     dense, mask = recover_signal_set(loaded, ss)
     return signal_set_to_system_matrix(dense, sm), mask
 

@@ -153,17 +153,6 @@ class _ModelRunWidget(WorkerWidget):
 
 
 # ---------------------------------------------------------------- Recover SM
-def subsampling_steps(sm_pitch_mm: tuple[float, float], shift_mm: float,
-                      model_voxel_mm: tuple[float, float]) -> tuple[int, int]:
-    """Steps (y, x) that bring an SM of ``sm_pitch_mm`` (dy, dx) to the pitch a recovery model
-    serves: y pitch twice its shift (it predicts the row ``shift_mm`` away), x pitch its training
-    voxel. A 1 mm SM and the shipped model (shift 2 mm, 2 mm voxels) give (4, 2): every 4th row
-    in y, every 2nd column in x, the paper's protocol; a 2 mm SM gives (2, 1)."""
-    dy, dx = (float(v) for v in sm_pitch_mm)
-    return (max(1, int(round(2.0 * shift_mm / dy))),
-            max(1, int(round(float(model_voxel_mm[1]) / dx))))
-
-
 def shipped_model_data(task: str, setting: str) -> dict:
     """The data record (grid, shift, channels) of a shipped model, from its JSON sidecar (no
     torch); ``{}`` if the sidecar is missing."""
@@ -187,6 +176,7 @@ def recover_job(sm_path: str, weights: str | None, setting: str, device: str,
         load_model,
         recover_signal_set,
         signal_set_to_system_matrix,
+        subsampling_steps,
     )
     from napari_mpi_dl.io.mdf_read import read_system_matrix
 
@@ -273,6 +263,8 @@ class RecoverSMWidget(_ModelRunWidget):
                 f"between) and an x pitch of {voxel[1]:g} mm")
         name = self.layer_box.currentText()
         if name and name in self.viewer.layers:
+            from napari_mpi_dl.contrastive.inference import subsampling_steps
+
             pitch = tuple(float(v) for v in self.viewer.layers[name].scale[-2:])
             sy, sx = subsampling_steps(pitch, shift, voxel)
             text += (f"; this SM: {pitch[0]:g} x {pitch[1]:g} mm, auto = every {sy} in y, "
