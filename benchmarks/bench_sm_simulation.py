@@ -22,7 +22,7 @@ def main(argv=None) -> None:
 
     from napari_mpi_dl.physics.system_matrix import simulate_system_matrix, sm_preset
 
-    for preset in ("test", "training"):
+    for preset in ("test", "training", "test-perimag", "training-perimag"):
         sim = sm_preset(preset)
         times = []
         for seed in range(args.repeats):

@@ -57,6 +57,12 @@ def add_training_arguments(p: argparse.ArgumentParser) -> None:
     d.add_argument("--recovery-mixtures", type=int, default=0,
                    help="recovery: extra training pairs that are weighted sums of training "
                         "pairs (0: single columns, as in the paper)")
+    d.add_argument("--fresh-mixtures", action="store_true",
+                   help="draw the training mixtures anew every epoch (seeded by --data-seed and "
+                        "the epoch); default: one fixed draw")
+    d.add_argument("--sm-pair", choices=("independent", "identical"), default="independent",
+                   help="simulated SMs: independent (perimag-like tracer, the test SM a separate "
+                        "calibration) or identical (ideal particle, same physics)")
     d.add_argument("--channels", type=int, nargs="+", default=[0, 1],
                    help="receive channels (encoder input channels)")
     d.add_argument("--data-seed", type=int, default=0, help="seed of mixtures and 80:20 split")
@@ -106,7 +112,8 @@ def _run(args: argparse.Namespace) -> int:
     data_cfg = DataConfig(mixtures=args.mixtures, channels=tuple(args.channels),
                           seed=args.data_seed, recovery_mixtures=args.recovery_mixtures,
                           p_single=args.single_fraction, p_blob=args.blob_fraction,
-                          p_digit=args.digit_fraction)
+                          p_digit=args.digit_fraction, fresh_mixtures=args.fresh_mixtures,
+                          sm_pair=args.sm_pair)
     if args.sm:
         from napari_mpi_dl.io.mdf_read import read_system_matrix
 

@@ -40,6 +40,10 @@ TASKS = ("recovery", "reconstruction")
 SETTINGS = ("cl", "wo-cl")
 LOSSES = ("mse", "relative")
 LR_SCHEDULES = ("constant", "cosine")
+#: Simulated (training, test) SM presets of each ``DataConfig.sm_pair``.
+SM_PAIRS = ("independent", "identical")
+SM_PAIR_PRESETS = {"independent": ("training-perimag", "test-perimag"),
+                   "identical": ("training", "test")}
 
 
 def _positive_int(name: str, value) -> None:
@@ -114,6 +118,16 @@ class DataConfig(_Dictable):
         Extra recovery training pairs made of weighted sums of 2 .. ``max_voxels`` training
         pairs (input and target mixed with the same weights; the SM is linear). 0: single
         columns only (the paper). Validation stays single held-out columns.
+    fresh_mixtures : bool
+        Draw the training mixtures (recovery pair mixtures, reconstruction distributions) anew
+        every main-task epoch, reproducibly from (``seed``, epoch)
+        (:class:`~napari_mpi_dl.contrastive.data.EpochMixtures`); the validation samples stay
+        the fixed first draw. False: one fixed draw for all epochs.
+    sm_pair : {"independent", "identical"}
+        Which simulated training / test SMs: ``"independent"`` (the perimag-like tracer; the test
+        SM a separate calibration with its own delta sample, positioning error and tracer drift,
+        presets ``training-perimag`` / ``test-perimag``) or ``"identical"`` (the ideal particle,
+        the same physics on both grids, presets ``training`` / ``test``).
     """
 
     band_hz: tuple[float, float] = (80e3, 600e3)
@@ -130,8 +144,12 @@ class DataConfig(_Dictable):
     seed: int = 0
     shift_voxels: int = 1
     recovery_mixtures: int = 0
+    fresh_mixtures: bool = False
+    sm_pair: str = "independent"
 
     def __post_init__(self) -> None:
+        if self.sm_pair not in SM_PAIRS:
+            raise ValueError(f"sm_pair must be one of {SM_PAIRS}, got {self.sm_pair!r}")
         object.__setattr__(self, "band_hz", _range("band_hz", self.band_hz, 0.0))
         chans = tuple(int(c) for c in self.channels)
         if not chans or min(chans) < 0 or len(set(chans)) != len(chans):

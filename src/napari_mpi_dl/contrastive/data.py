@@ -48,6 +48,10 @@ class SignalSet:
         The band-pass applied.
     source : str
         Where the signals came from (file name or simulation preset).
+    sample_amount_mol : float
+        Iron in the calibration's delta sample (volume x concentration, from the MDF
+        calibration metadata), in mol; 0 when unknown. Columns of two calibrations compare per
+        amount of iron (:meth:`per_amount`).
     """
 
     signals: np.ndarray
@@ -58,6 +62,7 @@ class SignalSet:
     channels: tuple[int, ...]
     band_hz: tuple[float, float]
     source: str = ""
+    sample_amount_mol: float = 0.0
 
     def __post_init__(self) -> None:
         s = np.asarray(self.signals)
@@ -81,6 +86,14 @@ class SignalSet:
     def as_grid(self) -> np.ndarray:
         """Signals reshaped to (ny, nx, C, V)."""
         return self.signals.reshape(tuple(self.grid_shape) + self.signals.shape[1:])
+
+    def per_amount(self, amount_mol: float) -> SignalSet:
+        """The columns scaled to a delta sample holding ``amount_mol`` of iron (the SM is linear
+        in the amount); unchanged when either amount is unknown (0)."""
+        if not (self.sample_amount_mol > 0 and amount_mol > 0):
+            return self
+        scale = np.float32(amount_mol / self.sample_amount_mol)
+        return replace(self, signals=self.signals * scale, sample_amount_mol=float(amount_mol))
 
     def axis_mm(self, axis: int) -> np.ndarray:
         """Voxel-centre coordinates along ``axis`` (0 = y, 1 = x) in mm."""
@@ -179,7 +192,21 @@ def signals_from_system_matrix(sm, *, channels=(0, 1), band_hz=(80e3, 600e3), pe
     return SignalSet(signals=signals, grid_shape=(ny, nx), voxel_mm=(float(vox[1]), float(vox[0])),
                      origin_mm=origin, sample_rate_hz=float(rate), channels=chans,
                      band_hz=tuple(float(b) for b in band_hz),
-                     source=source or str(sm.source or "system matrix"))
+                     source=source or str(sm.source or "system matrix"),
+                     sample_amount_mol=sample_amount_mol(sm))
+
+
+def sample_amount_mol(sm) -> float:
+    """Iron in an SM's delta sample in mol: ``deltaSampleSize`` volume x tracer concentration
+    (mol/l) of the MDF calibration metadata; 0 when either is missing."""
+    try:
+        size = np.asarray(sm.delta_sample_size_m, dtype=np.float64)
+        conc = float(np.atleast_1d(sm.header.tracer.get("concentration", [0.0]))[0])
+    except (AttributeError, TypeError, ValueError):
+        return 0.0
+    if size.size != 3 or not np.all(np.isfinite(size)) or not (np.isfinite(conc) and conc > 0):
+        return 0.0
+    return float(np.prod(size) * 1e3 * conc) if np.all(size > 0) else 0.0
 
 
 def simulated_signal_set(preset: str = "training", *, config: DataConfig | None = None,
@@ -189,18 +216,29 @@ def simulated_signal_set(preset: str = "training", *, config: DataConfig | None 
     Parameters
     ----------
     preset : {"training", "test"}
-        19 x 19 voxels over 38 mm (training) or 37 x 37 over 37 mm (test), see
-        :func:`napari_mpi_dl.physics.system_matrix.sm_preset`.
+        19 x 19 voxels over 38 mm (training) or 37 x 37 over 37 mm (test); the physics is the
+        ``config.sm_pair``'s (:data:`~napari_mpi_dl.contrastive.config.SM_PAIR_PRESETS`, presets
+        of :func:`napari_mpi_dl.physics.system_matrix.sm_preset`).
     config : DataConfig
-        Noise, background, channels and band.
+        Noise, background, channels, band and SM pair. The noise and background of a test
+        calibration whose delta sample is smaller than the training one's are scaled by the
+        ratio of the sample volumes: the second calibration averages more frames so that its
+        columns have the training scan's SNR (documented choice).
     seed : int
         Seed of the scan's noise (use different seeds for training and test SMs).
     """
+    from napari_mpi_dl.contrastive.config import SM_PAIR_PRESETS
     from napari_mpi_dl.physics.system_matrix import simulate_system_matrix, sm_preset
 
     cfg = config or DataConfig()
-    sim = sm_preset(preset, noise_std_v=float(cfg.noise_std_v),
-                    background_v=float(cfg.background_v))
+    if preset not in ("training", "test"):
+        raise ValueError(f"preset must be 'training' or 'test', got {preset!r}")
+    name = SM_PAIR_PRESETS[cfg.sm_pair][0 if preset == "training" else 1]
+    sim = sm_preset(name)
+    ref = sm_preset(SM_PAIR_PRESETS[cfg.sm_pair][0])
+    snr_scale = float(np.prod(sim.delta_sample_size_mm) / np.prod(ref.delta_sample_size_mm))
+    sim = sim.replace(noise_std_v=float(cfg.noise_std_v) * snr_scale,
+                      background_v=float(cfg.background_v) * snr_scale)
     sm = simulate_system_matrix(sim, seed=seed, workers=workers)
     return signals_from_system_matrix(sm, channels=cfg.channels, band_hz=cfg.band_hz,
                                       source=f"simulated {sim.name} (seed {seed})")
@@ -267,7 +305,11 @@ def pair_mixture_weights(n_pairs: int, train, n: int, *, config: DataConfig | No
     train = np.asarray(train)
     if len(train) < 2:
         raise ValueError("pair mixtures need at least 2 training pairs")
-    rng = np.random.default_rng([cfg.seed, 7])
+    return _pair_mixture_weights(n_pairs, train, n, cfg, np.random.default_rng([cfg.seed, 7]))
+
+
+def _pair_mixture_weights(n_pairs: int, train: np.ndarray, n: int, cfg: DataConfig,
+                          rng: np.random.Generator) -> np.ndarray:
     lo, hi = cfg.weight_range
     w = np.zeros((int(n), int(n_pairs)), dtype=np.float32)
     for i in range(int(n)):
@@ -368,6 +410,59 @@ class TaskData:
     pretrain_val: np.ndarray
     factor: float
     info: dict
+    columns: np.ndarray | None = None
+    n_pairs: int = 0
+
+
+class EpochMixtures:
+    """Fresh training mixtures every epoch, reproducible from (``config.seed``, epoch).
+
+    The per-epoch data hook of :class:`~napari_mpi_dl.contrastive.train.ContrastiveTrainer`:
+    :meth:`epoch_data` returns ``base`` with its *training* mixtures replaced by a new draw,
+    the rest (single recovery pairs, validation samples, pretraining set, split indices) kept.
+
+    * recovery: the ``recovery_mixtures`` pair mixtures (weighted sums of 2 .. ``max_voxels``
+      training-split pairs) are drawn anew; the single pairs stay (80:20 split by pair);
+    * reconstruction: every training-split distribution is drawn anew
+      (:func:`synthetic_distributions` with the same shares) and its signal mixed from the
+      columns; validation keeps the fixed first draw (used to pick the best epoch; the models
+      are judged on the separate test SM).
+
+    Epoch ``e`` uses the generator ``default_rng([seed, 101, e])``: the same seed and epoch give
+    the same samples (resumed runs see the same data), different epochs different ones.
+    """
+
+    def __init__(self, base: TaskData, config: DataConfig | None = None) -> None:
+        if base.columns is None:
+            raise ValueError("fresh mixtures need the task data's normalised SM columns "
+                             "(build the data with build_task_data)")
+        self.base = base
+        self.config = config or DataConfig()
+        self.grid_shape = tuple(base.info["grid_shape"])
+
+    def _rng(self, epoch: int) -> np.random.Generator:
+        return np.random.default_rng([int(self.config.seed), 101, int(epoch)])
+
+    def epoch_data(self, epoch: int) -> TaskData:
+        """The task data of main-task epoch ``epoch`` (0-based)."""
+        b, cfg, rng = self.base, self.config, self._rng(epoch)
+        if b.task == "recovery":
+            n_mix = len(b.inputs) - b.n_pairs
+            if n_mix <= 0:
+                return b
+            pair_train = b.train[b.train < b.n_pairs]
+            w = _pair_mixture_weights(b.n_pairs, pair_train, n_mix, cfg, rng)
+            src = b.inputs[:b.n_pairs]
+            dst = b.targets[:b.n_pairs]
+            inputs = np.concatenate([src, np.einsum("mp,pcv->mcv", w, src)]).astype(np.float32)
+            targets = np.concatenate([dst, np.einsum("mp,pcv->mcv", w, dst)]).astype(np.float32)
+            return replace(b, inputs=inputs, targets=targets)
+        images = synthetic_distributions(self.grid_shape, len(b.train), config=cfg, rng=rng)
+        inputs = b.inputs.copy()
+        targets = b.targets.copy()
+        inputs[b.train] = mix_signals(images, b.columns)
+        targets[b.train] = images
+        return replace(b, inputs=inputs, targets=targets)
 
 
 def build_task_data(signal_set: SignalSet, task: str, config: DataConfig | None = None
@@ -386,9 +481,11 @@ def build_task_data(signal_set: SignalSet, task: str, config: DataConfig | None 
     rng = np.random.default_rng(cfg.seed)
     images = synthetic_distributions(signal_set.grid_shape, cfg.mixtures, config=cfg, rng=rng)
     mixed = mix_signals(images, cols) if cfg.mixtures else cols[:0]
+    n_pairs = 0
     if task == "recovery":
         src, dst = recovery_pairs(signal_set.grid_shape, cfg.shift_voxels)
         inputs, targets = cols[src], cols[dst]
+        n_pairs = len(src)
     else:
         inputs, targets = mixed, images
         if len(inputs) < 2:
@@ -407,8 +504,10 @@ def build_task_data(signal_set: SignalSet, task: str, config: DataConfig | None 
             "sample_rate_hz": signal_set.sample_rate_hz, "channels": list(signal_set.channels),
             "band_hz": list(signal_set.band_hz), "normalisation_v": factor,
             "shift_mm": cfg.shift_voxels * signal_set.voxel_mm[0],
-            "signal_length": signal_set.signal_length}
+            "signal_length": signal_set.signal_length,
+            "sample_amount_mol": signal_set.sample_amount_mol}
     return TaskData(task=task, inputs=np.ascontiguousarray(inputs),
                     targets=np.ascontiguousarray(targets), train=train, val=val,
                     pretrain=np.ascontiguousarray(pretrain), pretrain_train=p_train,
-                    pretrain_val=p_val, factor=factor, info=info)
+                    pretrain_val=p_val, factor=factor, info=info, columns=cols,
+                    n_pairs=n_pairs)

@@ -38,7 +38,7 @@ import os
 import threading
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,7 @@ import torch.nn.functional as F
 
 from napari_mpi_dl.contrastive.augment import two_views
 from napari_mpi_dl.contrastive.config import RunConfig
-from napari_mpi_dl.contrastive.data import TaskData
+from napari_mpi_dl.contrastive.data import EpochMixtures, TaskData
 from napari_mpi_dl.contrastive.losses import nt_xent
 from napari_mpi_dl.contrastive.models import ContrastiveModel, TaskModel
 from napari_mpi_dl.training import checkpoint as ckpt
@@ -101,7 +101,8 @@ class ContrastiveTrainer:
     def __init__(self, data: TaskData, config: RunConfig | None = None, *,
                  checkpoint_dir: str | os.PathLike | None = None,
                  dist: DistributedContext | None = None,
-                 pretrained_encoder: str | os.PathLike | None = None) -> None:
+                 pretrained_encoder: str | os.PathLike | None = None,
+                 epoch_data: Callable[[int], TaskData] | None = None) -> None:
         self.config = config or RunConfig()
         t = self.config.train
         if data.task != t.task:
@@ -115,6 +116,11 @@ class ContrastiveTrainer:
             raise ValueError(f"reconstruction targets are {data.targets.shape[1:]} images but "
                              f"the model's image_shape is {m.image_shape}: the SM grid must match")
         self.data = data
+        #: Per-epoch data hook: main-task epoch (0-based) -> the TaskData to train on (same
+        #: splits and shapes). Default: fresh mixtures when ``config.data.fresh_mixtures``.
+        if epoch_data is None and self.config.data.fresh_mixtures:
+            epoch_data = EpochMixtures(data, self.config.data).epoch_data
+        self.epoch_data = epoch_data
         self.dist = dist or DistributedContext()
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
         self.device = devmod.choose_device(t.device)
@@ -330,6 +336,7 @@ class ContrastiveTrainer:
                                                  f"the {t.task} task")
                 continue
             if self._perm is None:
+                self._refresh_data()
                 _, train, _ = self._split(self.phase)
                 self._perm = self._rng.permutation(train)
                 self._batch_pos = 0
@@ -387,6 +394,16 @@ class ContrastiveTrainer:
                 preview=self.preview() if label == "main" else None,
                 elapsed_s=time.perf_counter() - t0, message=msg, checkpoint=written)
         self.wall_s = wall0 + time.perf_counter() - t0
+
+    def _refresh_data(self) -> None:
+        """Ask the per-epoch data hook for this main-task epoch's samples."""
+        if self.epoch_data is None or self.phase != "main":
+            return
+        data = self.epoch_data(self.epoch)
+        if len(data.train) != len(self.data.train) or data.inputs.shape[1:] != \
+                self.data.inputs.shape[1:]:
+            raise ValueError("the per-epoch data hook must keep the split sizes and shapes")
+        self.data = data
 
     def _global_epoch(self) -> float:
         frac = self._batch_pos / max(1, self.steps_per_epoch(self.phase)) \
@@ -486,6 +503,8 @@ class ContrastiveTrainer:
         self.step = int(payload["step"])
         if self.phase == "done" and self.epoch < self.config.train.epochs:
             self.phase = "main"  # extended run: continue the main phase
+        if self._perm is not None:
+            self._refresh_data()  # mid-epoch: the same epoch's samples again
         for opt in (self.opt_pre, self.opt_main):
             for state in opt.state.values():
                 for k, v in state.items():

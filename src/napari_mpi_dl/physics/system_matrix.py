@@ -36,12 +36,21 @@ from napari_mpi_dl._blas import single_blas_thread
 from napari_mpi_dl.physics.grid import ImageGrid
 from napari_mpi_dl.physics.lissajous import OPENMPI_SCANNER, LissajousScanner
 from napari_mpi_dl.physics.particle import MU0_T_M_PER_A, Particle
+from napari_mpi_dl.physics.tracers import (
+    Tracer,
+    particle_from_dict,
+    particle_record,
+    psf_nodes_of,
+    relaxation_transfer_of,
+    tracer_preset,
+)
 
 # Perimag-like stand-in (see docs/mdf-and-reconstruction.md for the choice of 25 nm).
 OPENMPI_PARTICLE = Particle(diameter_nm=25.0)
 MAGNETITE_DENSITY_KG_PER_M3 = 5170.0
 MAGNETITE_MOLAR_MASS_KG_PER_MOL = 0.23153
 SIMULATION_FIELD = "/_napari_mpi_dl/simulation"
+POSITION_OFFSETS_FIELD = "/_napari_mpi_dl/position_offsets_m"
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -54,8 +63,11 @@ class SystemMatrixSimulation:
     ----------
     scanner : LissajousScanner
         Drive fields, gradient and sampling (OpenMPIData defaults).
-    particle : Particle
-        Tracer core (diameter, Ms, temperature, relaxation time).
+    particle : Particle or Tracer
+        Tracer: one core size (:class:`~napari_mpi_dl.physics.particle.Particle`) or a
+        core-size distribution with Debye relaxation
+        (:class:`~napari_mpi_dl.physics.tracers.Tracer`; the signal is the signal-weighted sum
+        over its quadrature nodes).
     grid : ImageGrid
         The calibration slice: shape (ny, nx), FOV (fy, fx) mm, centre (cy, cx) mm.
     slice_z_mm, slice_thickness_mm : float
@@ -80,12 +92,17 @@ class SystemMatrixSimulation:
         A background block after every this many voxels; 0 means one grid row.
     background_block_frames : int
         Frames per background block.
+    positioning_error_mm : float
+        Robot positioning error of the calibration scan: each position's delta sample is
+        displaced by an offset drawn uniformly from [-e, e] mm along x, y and z (0: exact).
+    positioning_seed : int
+        Seed of those offsets (:meth:`position_offsets_m`); recorded with the simulation.
     name : str
         A label written to the MDF file (e.g. the preset's name).
     """
 
     scanner: LissajousScanner = OPENMPI_SCANNER
-    particle: Particle = OPENMPI_PARTICLE
+    particle: Particle | Tracer = OPENMPI_PARTICLE
     grid: ImageGrid = field(default_factory=lambda: ImageGrid((19, 19), (38.0, 38.0)))
     slice_z_mm: float = 0.0
     slice_thickness_mm: float = 1.0
@@ -99,6 +116,8 @@ class SystemMatrixSimulation:
     background_drift: float = 0.2
     background_interval_voxels: int = 0
     background_block_frames: int = 1
+    positioning_error_mm: float = 0.0
+    positioning_seed: int = 0
     name: str = "custom"
 
     def __post_init__(self) -> None:
@@ -121,7 +140,7 @@ class SystemMatrixSimulation:
             value = getattr(self, name)
             if not (np.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be a positive number, got {value!r}")
-        for name in ("noise_std_v", "background_v", "background_drift"):
+        for name in ("noise_std_v", "background_v", "background_drift", "positioning_error_mm"):
             value = getattr(self, name)
             if not (np.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be >= 0, got {value!r}")
@@ -160,6 +179,18 @@ class SystemMatrixSimulation:
         return 1e-3 * np.stack([xs.ravel(), ys.ravel(),
                                 np.full(xs.size, self.slice_z_mm)], axis=1)
 
+    def position_offsets_m(self) -> np.ndarray:
+        """Robot positioning errors (O, 3) in metres (x, y, z), seeded by ``positioning_seed``.
+
+        Uniform in [-``positioning_error_mm``, +``positioning_error_mm``] per axis and position;
+        zeros without a positioning error.
+        """
+        e = float(self.positioning_error_mm)
+        if e == 0:
+            return np.zeros((self.num_voxels, 3))
+        rng = np.random.default_rng([int(self.positioning_seed), 4242])
+        return 1e-3 * rng.uniform(-e, e, size=(self.num_voxels, 3))
+
     def subpoint_offsets_m(self) -> np.ndarray:
         """Midpoint-rule offsets (S, 3) over the delta sample, in metres."""
         size = self.delta_sample_size_mm * 1e-3
@@ -170,7 +201,8 @@ class SystemMatrixSimulation:
 
     def particles_per_sample(self) -> float:
         """Number of cores in the delta sample (magnetite cores, iron concentration given)."""
-        core_volume = np.pi * self.particle.diameter_m**3 / 6.0
+        # mean core volume: <m> / Ms (a Tracer's number-mean moment, a Particle's moment)
+        core_volume = self.particle.moment_a_m2 / self.particle.saturation_magnetisation_a_per_m
         fe_mol_per_core = 3.0 * MAGNETITE_DENSITY_KG_PER_M3 * core_volume / \
             MAGNETITE_MOLAR_MASS_KG_PER_MOL
         sample_volume = float(np.prod(self.delta_sample_size_mm * 1e-3))
@@ -184,7 +216,7 @@ class SystemMatrixSimulation:
     def as_dict(self) -> dict:
         d = asdict(self)
         d["scanner"] = self.scanner.as_dict()
-        d["particle"] = asdict(self.particle)
+        d["particle"] = particle_record(self.particle)
         d["grid"] = self.grid.as_dict()
         return d
 
@@ -196,7 +228,7 @@ class SystemMatrixSimulation:
         d = dict(d)
         d["scanner"] = LissajousScanner(**{k: tuple(v) if isinstance(v, list) else v
                                            for k, v in d["scanner"].items()})
-        d["particle"] = Particle(**d["particle"])
+        d["particle"] = particle_from_dict(d["particle"])
         g = d["grid"]
         d["grid"] = ImageGrid(tuple(g["shape"]), tuple(g["fov_mm"]), tuple(g["centre_mm"]))
         for key in ("delta_sample_mm", "subpoints", "receive_axes"):
@@ -209,17 +241,55 @@ class SystemMatrixSimulation:
         return cls.from_dict(json.loads(text))
 
 
-# The paper's two OpenMPIData grids (centre slices of the 3D calibrations).
+# The tracer of the realistic calibrations: the perimag preset (lognormal cores, median 19 nm,
+# sigma 0.15, Ms 474 kA/m, 293 K, Debye tau 2 us) with 8 Gauss-Hermite size nodes (the SM of
+# 8 nodes differs from that of 16 by < 1e-4 of its rms, see tests/test_sm_calibrations.py).
+PERIMAG_SM_TRACER = tracer_preset("perimag").replace(quadrature_nodes=8)
+#: Tracer drift between the training and the test calibration scan (documented choice): the
+#: median core size 2 % larger and the Debye time 5 % longer at the second scan.
+TRACER_DRIFT_SIZE = 1.02
+TRACER_DRIFT_RELAXATION = 1.05
+#: Robot positioning error of the independent test calibration: uniform within +-0.1 mm per axis.
+TEST_POSITIONING_ERROR_MM = 0.1
+
+
+def drifted_tracer(tracer: Tracer, size_factor: float = TRACER_DRIFT_SIZE,
+                   relaxation_factor: float = TRACER_DRIFT_RELAXATION) -> Tracer:
+    """``tracer`` with every component's median size and its Debye time(s) scaled."""
+    from napari_mpi_dl.physics.tracers import LognormalSize
+
+    sizes = tuple(LognormalSize(s.median_nm * size_factor, s.sigma, s.number_fraction)
+                  for s in tracer.sizes)
+    return tracer.replace(sizes=sizes, relaxation_time_s=tracer.relaxation_time_s
+                          * relaxation_factor, relaxation_time_max_s=tracer.relaxation_time_max_s
+                          * relaxation_factor, name=f"{tracer.name} (drifted)")
+
+
+# The paper's two OpenMPIData grids (centre slices of the 3D calibrations), in two versions:
+# "training" / "test": the ideal 25 nm particle, the same 2 x 2 x 1 mm delta sample and no
+# positioning error on both grids (identical physics, the test SM differs by its noise only);
+# "training-perimag" / "test-perimag": the perimag-like tracer; the test scan is a separate
+# calibration (a 1 x 1 x 1 mm delta sample fitting its 1 mm grid, its own noise and background
+# with the caller's seed, a robot positioning error, tracer drift).
 SM_PRESETS: dict[str, SystemMatrixSimulation] = {
     "training": SystemMatrixSimulation(
         grid=ImageGrid((19, 19), (38.0, 38.0)), slice_thickness_mm=1.0, name="training-19x19"),
     "test": SystemMatrixSimulation(
         grid=ImageGrid((37, 37), (37.0, 37.0)), slice_thickness_mm=0.5, name="test-37x37"),
+    "training-perimag": SystemMatrixSimulation(
+        particle=PERIMAG_SM_TRACER, grid=ImageGrid((19, 19), (38.0, 38.0)),
+        slice_thickness_mm=1.0, name="training-19x19-perimag"),
+    "test-perimag": SystemMatrixSimulation(
+        particle=drifted_tracer(PERIMAG_SM_TRACER), grid=ImageGrid((37, 37), (37.0, 37.0)),
+        slice_thickness_mm=1.0, delta_sample_mm=(1.0, 1.0, 1.0), subpoints=(2, 2, 2),
+        positioning_error_mm=TEST_POSITIONING_ERROR_MM, positioning_seed=1,
+        name="test-37x37-perimag"),
 }
+SM_PRESET_NAMES: tuple[str, ...] = tuple(SM_PRESETS)
 
 
 def sm_preset(preset: str, /, **changes) -> SystemMatrixSimulation:
-    """A preset (``"training"``: 19 x 19 over 38 mm, ``"test"``: 37 x 37 over 37 mm), modified."""
+    """A preset of :data:`SM_PRESETS` (19 x 19 over 38 mm or 37 x 37 over 37 mm), modified."""
     try:
         sim = SM_PRESETS[preset]
     except KeyError:
@@ -266,19 +336,16 @@ def _lattice(centres_m: np.ndarray, offsets_m: np.ndarray) -> tuple[np.ndarray, 
     return unique_keys * 1e-9, weights
 
 
-def _rows_signal(ux: np.ndarray, uy: np.ndarray, uz: np.ndarray, wz: np.ndarray, hd: np.ndarray,
-                 dhd: np.ndarray, g_diag: np.ndarray, k: float, receive_axes
-                 ) -> tuple[np.ndarray, np.ndarray]:
-    """Physics on the lattice rows ``uy`` x all ``ux`` x all ``uz`` (z summed with ``wz``).
+def _points_physics(pts: tuple[np.ndarray, np.ndarray, np.ndarray], hd: np.ndarray,
+                    dhd: np.ndarray, g_diag: np.ndarray, nodes_k: np.ndarray,
+                    nodes_w: np.ndarray, receive_axes) -> tuple[np.ndarray, np.ndarray]:
+    """PSF-tensor terms at points ``pts`` = (x, y, z) (each (P,), metres).
 
-    Returns ``A`` (V, ny_rows, nux) = sum_z wz (L/xi) and ``Q`` (C, V, ny_rows, nux) =
-    sum_z wz (Ldot - L/xi) (H . dH_D/dt) H_c / |H|^2, so that the normalised moment derivative
-    of receive axis c is ``k (dH_D,c/dt A + Q_c)``: the PSF tensor
-    ``k [Ldot H^ H^T + (L/xi)(I - H^ H^T)] dH_D/dt``.
+    Returns ``A`` (V, P) = sum_j w_j (L/xi)(k_j |H|) and ``Q`` (C, V, P) =
+    sum_j w_j (Ldot - L/xi)(k_j |H|) (H . dH_D/dt) H_c / |H|^2 over the tracer's quadrature
+    nodes ``(k_j, w_j)`` (one node for a single core size), so that the signal-weighted moment
+    derivative of receive axis c is ``dH_D,c/dt A + Q_c`` (``Q`` as a list of C arrays).
     """
-    v = hd.shape[0]
-    grids = np.meshgrid(uz, uy, ux, indexing="ij")  # (nz, ny, nx)
-    pts = [grids[2].ravel(), grids[1].ravel(), grids[0].ravel()]  # x, y, z
     driven = [bool(np.any(hd[:, ax] != 0) or np.any(dhd[:, ax] != 0)) for ax in range(3)]
     comps = [hd[:, ax : ax + 1] - g_diag[ax] * pts[ax][None, :] if driven[ax]
              else -g_diag[ax] * pts[ax][None, :] for ax in range(3)]
@@ -286,22 +353,61 @@ def _rows_signal(ux: np.ndarray, uy: np.ndarray, uz: np.ndarray, wz: np.ndarray,
     for ax in (1, 2):
         h2 = h2 + comps[ax] * comps[ax]
     np.maximum(h2, 1e-300, out=h2)
-    a, ld = langevin_envelopes(k * np.sqrt(h2))
+    hn = np.sqrt(h2)
+    a = d = None
+    for k, w in zip(nodes_k, nodes_w, strict=True):
+        l_over_xi, ld = langevin_envelopes(k * hn)
+        if a is None:
+            d = ld - l_over_xi
+            a = l_over_xi
+            if w != 1.0:
+                a *= w
+                d *= w
+        else:
+            a += w * l_over_xi
+            d += w * (ld - l_over_xi)
     hdot = None
     for ax in range(3):
         if driven[ax]:
             term = comps[ax] * dhd[:, ax : ax + 1]
             hdot = term if hdot is None else hdot + term
-    q = (ld - a) * hdot / h2  # (V, P)
+    q = d * hdot / h2  # (V, P): hdot always depends on time
+    return a, [q * comps[axis] for axis in receive_axes]
+
+
+def _rows_signal(ux: np.ndarray, uy: np.ndarray, uz: np.ndarray, wz: np.ndarray, hd: np.ndarray,
+                 dhd: np.ndarray, g_diag: np.ndarray, nodes_k: np.ndarray, nodes_w: np.ndarray,
+                 receive_axes) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_points_physics` on the lattice rows ``uy`` x all ``ux`` x all ``uz``, z summed
+    with ``wz``: ``A`` (V, ny_rows, nux) and ``Q`` (C, V, ny_rows, nux)."""
+    v = hd.shape[0]
+    grids = np.meshgrid(uz, uy, ux, indexing="ij")  # (nz, ny, nx)
+    pts = (grids[2].ravel(), grids[1].ravel(), grids[0].ravel())  # x, y, z
+    a, q = _points_physics(pts, hd, dhd, g_diag, nodes_k, nodes_w, receive_axes)
     shape = (v, uz.size, uy.size, ux.size)
 
     def zsum(arr: np.ndarray) -> np.ndarray:
-        return np.tensordot(np.broadcast_to(arr, (v, arr.shape[1])).reshape(shape), wz,
-                            axes=([1], [0]))
+        return np.tensordot(arr.reshape(shape), wz, axes=([1], [0]))
 
-    a_red = zsum(a)
-    q_red = np.stack([zsum(q * comps[axis]) for axis in receive_axes])
-    return a_red, q_red
+    return zsum(a), np.stack([zsum(qc) for qc in q])
+
+
+def _run_chunks(run, chunks, total: int, progress, workers):
+    """Map ``run`` over ``chunks`` on threads, reporting progress; yields the results."""
+    n_workers = workers or min(len(chunks), os.cpu_count() or 1)
+    done = 0
+    with single_blas_thread():  # our threads parallelise; BLAS threads would oversubscribe
+        pool = ThreadPoolExecutor(max_workers=n_workers) if n_workers > 1 else None
+        results = pool.map(run, chunks) if pool is not None else map(run, chunks)
+        try:
+            for result in results:
+                done += result[-1]
+                if progress is not None:
+                    progress(done, total)
+                yield result
+        finally:
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)
 
 
 def simulate_time_signals(sim: SystemMatrixSimulation, *, voxels=None,
@@ -310,63 +416,76 @@ def simulate_time_signals(sim: SystemMatrixSimulation, *, voxels=None,
     """Noise-free SM in the time domain: (C, V, O) voltages of one cycle per voxel.
 
     ``voxels`` selects voxel indices of the result (the whole slice is computed). Relaxation is
-    applied (periodic convolution) when the particle has a relaxation time.
+    applied (periodic convolution with the tracer's Debye kernel) when the tracer relaxes. A
+    tracer with a size distribution is the signal-weighted sum over its quadrature nodes. With a
+    positioning error every voxel's delta sample is evaluated at its own displaced sub-points;
+    without, neighbouring samples share sub-points on a lattice.
     """
     scanner, particle = sim.scanner, sim.particle
-    offsets = sim.subpoint_offsets_m()
-    nsx, nsy, nsz = sim.subpoints
-    off_x, off_y, off_z = (np.unique(np.round(offsets[:, d] * 1e12)) * 1e-12 for d in range(3))
-    ny, nx = sim.grid.shape
-    ux, wx = _lattice(1e-3 * sim.grid.axis_mm(1), off_x)
-    uy, wy = _lattice(1e-3 * sim.grid.axis_mm(0), off_y)
-    uz, wz = _lattice(np.array([1e-3 * sim.slice_z_mm]), off_z)
+    nodes_k, nodes_w = psf_nodes_of(particle)
     hd = scanner.drive_field_a_per_m()
     dhd = scanner.drive_field_derivative()
     g_diag = scanner.gradient_a_per_m2
-    k = particle.k_m_per_a
+    ny, nx = sim.grid.shape
     v, n_ch = hd.shape[0], len(sim.receive_axes)
-    rows_per_chunk = max(1, int(2e5 // (v * ux.size * uz.size)))
-    chunks = [np.arange(s, min(uy.size, s + rows_per_chunk))
-              for s in range(0, uy.size, rows_per_chunk)]
     a_acc = np.zeros((v, ny, nx))
     q_acc = np.zeros((n_ch, v, ny, nx))
+    offsets = sim.subpoint_offsets_m()
+    if sim.positioning_error_mm > 0:
+        centres = sim.voxel_positions_m() + sim.position_offsets_m()  # (O, 3)
+        n_sub = offsets.shape[0]
+        per_chunk = max(1, int(2.5e5 // (v * n_sub)))
+        chunks = [np.arange(s, min(centres.shape[0], s + per_chunk))
+                  for s in range(0, centres.shape[0], per_chunk)]
 
-    def run(rows: np.ndarray):
-        a_red, q_red = _rows_signal(ux, uy[rows], uz, wz[0], hd, dhd, g_diag, k,
-                                    sim.receive_axes)
-        a_x = a_red @ wx.T  # (V, r, nx)
-        q_x = q_red @ wx.T  # (C, V, r, nx)
-        touched = np.flatnonzero(wy[:, rows].any(axis=1))  # voxel rows these points feed
-        wy_r = wy[np.ix_(touched, rows)]  # (ny', r)
-        return (touched, np.einsum("vrx,Yr->vYx", a_x, wy_r, optimize=True),
-                np.einsum("cvrx,Yr->cvYx", q_x, wy_r, optimize=True), rows.size)
+        def run_voxels(idx: np.ndarray):
+            pts = (centres[idx, None, :] + offsets[None]).reshape(-1, 3)
+            a, q = _points_physics((pts[:, 0], pts[:, 1], pts[:, 2]), hd, dhd, g_diag,
+                                   nodes_k, nodes_w, sim.receive_axes)
+            return (idx, a.reshape(v, idx.size, n_sub).mean(axis=2),
+                    np.stack([qc.reshape(v, idx.size, n_sub).mean(axis=2) for qc in q]),
+                    idx.size)
 
-    n_workers = workers or min(len(chunks), os.cpu_count() or 1)
-    done = 0
-    with single_blas_thread():  # our threads parallelise; BLAS threads would oversubscribe
-        pool = ThreadPoolExecutor(max_workers=n_workers) if n_workers > 1 else None
-        results = pool.map(run, chunks) if pool is not None else map(run, chunks)
-        try:
-            for touched, a_part, q_part, n in results:
-                a_acc[:, touched] += a_part
-                q_acc[:, :, touched] += q_part
-                done += n
-                if progress is not None:
-                    progress(done, uy.size)
-        finally:
-            if pool is not None:
-                pool.shutdown(cancel_futures=True)
+        a_flat = a_acc.reshape(v, -1)
+        q_flat = q_acc.reshape(n_ch, v, -1)
+        for idx, a_part, q_part, _ in _run_chunks(run_voxels, chunks, ny * nx, progress,
+                                                  workers):
+            a_flat[:, idx] = a_part
+            q_flat[:, :, idx] = q_part
+    else:
+        off_x, off_y, off_z = (np.unique(np.round(offsets[:, d] * 1e12)) * 1e-12
+                               for d in range(3))
+        ux, wx = _lattice(1e-3 * sim.grid.axis_mm(1), off_x)
+        uy, wy = _lattice(1e-3 * sim.grid.axis_mm(0), off_y)
+        uz, wz = _lattice(np.array([1e-3 * sim.slice_z_mm]), off_z)
+        rows_per_chunk = max(1, int(2e5 // (v * ux.size * uz.size)))
+        chunks = [np.arange(s, min(uy.size, s + rows_per_chunk))
+                  for s in range(0, uy.size, rows_per_chunk)]
+
+        def run(rows: np.ndarray):
+            a_red, q_red = _rows_signal(ux, uy[rows], uz, wz[0], hd, dhd, g_diag, nodes_k,
+                                        nodes_w, sim.receive_axes)
+            a_x = a_red @ wx.T  # (V, r, nx)
+            q_x = q_red @ wx.T  # (C, V, r, nx)
+            touched = np.flatnonzero(wy[:, rows].any(axis=1))  # voxel rows these points feed
+            wy_r = wy[np.ix_(touched, rows)]  # (ny', r)
+            return (touched, np.einsum("vrx,Yr->vYx", a_x, wy_r, optimize=True),
+                    np.einsum("cvrx,Yr->cvYx", q_x, wy_r, optimize=True), rows.size)
+
+        for touched, a_part, q_part, _ in _run_chunks(run, chunks, uy.size, progress, workers):
+            a_acc[:, touched] += a_part
+            q_acc[:, :, touched] += q_part
     dhd_c = dhd[:, list(sim.receive_axes)].T  # (C, V)
-    out = k * (dhd_c[:, :, None, None] * a_acc[None] + q_acc)
+    out = dhd_c[:, :, None, None] * a_acc[None] + q_acc
     out = out.reshape(n_ch, v, ny * nx)  # voxel o = ix + nx * iy
     if voxels is not None:
         out = out[:, :, np.asarray(voxels)]
-    # u = -mu0 |p| N m * d/dt <L H^>  (mean over the sample's sub-points)
+    # u = -mu0 |p| N <m k> d/dt <L H^>  (signal-weighted over the sizes, mean over sub-points)
     out *= -MU0_T_M_PER_A * sim.coil_sensitivity_t_per_a * sim.particles_per_sample() * \
-        particle.moment_a_m2
-    if particle.relaxation_time_s > 0:
-        spec = np.fft.rfft(out, axis=1) * relaxation_factor(scanner.frequencies_hz(),
-                                                             particle.relaxation_time_s)[:, None]
+        particle.moment_a_m2 * particle.k_m_per_a
+    transfer = relaxation_transfer_of(particle, scanner.frequencies_hz())
+    if transfer is not None:
+        spec = np.fft.rfft(out, axis=1) * transfer[:, None]
         out = np.fft.irfft(spec, n=v, axis=1)
     return out
 
@@ -501,7 +620,9 @@ def mdf_header(sim: SystemMatrixSimulation, *, kind: str):
     header.experiment = {"name": f"simulated {kind} ({sim.name})", "number": 0,
                          "uuid": new_uuid(), "description": "napari-mpi-dl OpenMPIData-like "
                          "2D Lissajous simulation", "subject": kind, "isSimulation": True}
-    header.tracer = {"name": ["perimag-like (simulated)"], "batch": ["n.a."],
+    tracer_name = getattr(sim.particle, "name", "custom")
+    tracer_name = "perimag-like" if tracer_name == "custom" else tracer_name
+    header.tracer = {"name": [f"{tracer_name} (simulated)"], "batch": ["n.a."],
                      "vendor": ["n.a."], "solute": ["Fe"],
                      "volume": [float(np.prod(sim.delta_sample_size_mm)) * 1e-6],
                      "concentration": [sim.tracer_concentration_mol_per_l]}
@@ -509,6 +630,9 @@ def mdf_header(sim: SystemMatrixSimulation, *, kind: str):
                       "name": "OpenMPIData-like Lissajous FFP scanner", "operator": "n.a.",
                       "topology": "FFP"}
     header.extra = {SIMULATION_FIELD: sim.to_json()}
+    if sim.positioning_error_mm > 0 and kind == "calibration":
+        # the robot's true sample positions minus the nominal ones (what a real file cannot know)
+        header.extra[POSITION_OFFSETS_FIELD] = sim.position_offsets_m()
     return header
 
 
