@@ -56,9 +56,10 @@ def _native_layer(viewer):
 def _mdf_files(folder: Path) -> dict:
     """A 9 x 19 SM of 4 mm y pitch / 2 mm x pitch and a measurement on it (fast to simulate)."""
     from napari_mpi_dl.io.mdf_write import write_measurement, write_system_matrix
+    from napari_mpi_dl.io.sm_measurement import simulate_measurement
+    from napari_mpi_dl.io.sm_simulation import simulate_system_matrix
     from napari_mpi_dl.physics.grid import ImageGrid
-    from napari_mpi_dl.physics.sm_measurement import simulate_measurement
-    from napari_mpi_dl.physics.system_matrix import simulate_system_matrix, sm_preset
+    from napari_mpi_dl.physics.sm_simulation import sm_preset
 
     sim = sm_preset("training", grid=ImageGrid((9, 19), (36.0, 38.0)), subpoints=(2, 2, 1))
     sm = simulate_system_matrix(sim, seed=0, workers=1)

@@ -36,13 +36,11 @@ def _time(fn):
 
 def build_problem(iterations_frames: int, seed: int = 1):
     from napari_mpi_dl.io.mdf_background import subtract_background
+    from napari_mpi_dl.io.sm_measurement import simulate_measurement
+    from napari_mpi_dl.io.sm_simulation import simulate_system_matrix
     from napari_mpi_dl.phantoms.openmpi import openmpi_phantom
-    from napari_mpi_dl.physics.sm_measurement import simulate_measurement
-    from napari_mpi_dl.physics.system_matrix import (
-        clean_system_matrix,
-        simulate_system_matrix,
-        sm_preset,
-    )
+    from napari_mpi_dl.physics.sm_signal import clean_system_matrix
+    from napari_mpi_dl.physics.sm_simulation import sm_preset
     from napari_mpi_dl.recon.frequency_selection import FrequencySelection, select_rows
 
     sim = sm_preset("test")

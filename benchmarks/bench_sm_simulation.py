@@ -20,7 +20,8 @@ def main(argv=None) -> None:
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
 
-    from napari_mpi_dl.physics.system_matrix import simulate_system_matrix, sm_preset
+    from napari_mpi_dl.io.sm_simulation import simulate_system_matrix
+    from napari_mpi_dl.physics.sm_simulation import sm_preset
 
     for preset in ("test", "training", "test-perimag", "training-perimag"):
         sim = sm_preset(preset)

@@ -10,8 +10,9 @@ TINY = ModelConfig(filters=16, projector_hidden=32, projector_out=8, recovery_hi
 
 def small_sm(shape=(9, 9), fov_mm=(18.0, 18.0), seed=0):
     """A simulated calibration scan with 2 mm voxels (or the given grid), low noise, fast."""
+    from napari_mpi_dl.io.sm_simulation import simulate_system_matrix
     from napari_mpi_dl.physics.grid import ImageGrid
-    from napari_mpi_dl.physics.system_matrix import simulate_system_matrix, sm_preset
+    from napari_mpi_dl.physics.sm_simulation import sm_preset
 
     sim = sm_preset("training", grid=ImageGrid(shape, fov_mm), noise_std_v=1e-12,
                     background_v=5e-13, subpoints=(2, 2, 1))

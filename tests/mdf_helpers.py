@@ -7,7 +7,7 @@ import functools
 import numpy as np
 
 from napari_mpi_dl.physics.grid import ImageGrid
-from napari_mpi_dl.physics.system_matrix import sm_preset
+from napari_mpi_dl.physics.sm_simulation import sm_preset
 
 FIXTURE = "tests/data/systemMatrix_1d_robot.mdf"
 
@@ -22,20 +22,20 @@ def small_simulation(**changes):
 
 @functools.lru_cache(maxsize=4)
 def small_system_matrix(seed: int = 0):
-    from napari_mpi_dl.physics.system_matrix import simulate_system_matrix
+    from napari_mpi_dl.io.sm_simulation import simulate_system_matrix
 
     return simulate_system_matrix(small_simulation(), seed=seed, workers=1)
 
 
 @functools.lru_cache(maxsize=2)
 def small_clean():
-    from napari_mpi_dl.physics.system_matrix import clean_system_matrix
+    from napari_mpi_dl.physics.sm_signal import clean_system_matrix
 
     return clean_system_matrix(small_simulation(), workers=1)
 
 
 def small_measurement(concentration=None, **kwargs):
-    from napari_mpi_dl.physics.sm_measurement import simulate_measurement
+    from napari_mpi_dl.io.sm_measurement import simulate_measurement
 
     sim = small_simulation()
     if concentration is None:

@@ -448,8 +448,9 @@ def test_cli_recover_writes_a_denser_mdf(tiny_weights, tmp_path):
     from napari_mpi_dl.cli.main import main
     from napari_mpi_dl.io.mdf_read import read_system_matrix
     from napari_mpi_dl.io.mdf_write import write_system_matrix
+    from napari_mpi_dl.io.sm_simulation import simulate_system_matrix
     from napari_mpi_dl.physics.grid import ImageGrid
-    from napari_mpi_dl.physics.system_matrix import simulate_system_matrix, sm_preset
+    from napari_mpi_dl.physics.sm_simulation import sm_preset
 
     write_system_matrix(tmp_path / "sparse.mdf", small_sm((3, 9), (12.0, 18.0), seed=2))
     rc = main(["contrastive", "recover", "--sm", str(tmp_path / "sparse.mdf"), "--out",
@@ -529,8 +530,8 @@ def test_ddp_under_torchrun_keeps_ranks_in_sync(tmp_path):
 
 def test_reconstruct_measurement_from_an_mdf_measurement(tiny_weights, sim_sm):
     from napari_mpi_dl.contrastive.inference import load_model, reconstruct_measurement
-    from napari_mpi_dl.physics.sm_measurement import simulate_measurement
-    from napari_mpi_dl.physics.system_matrix import simulation_from_header
+    from napari_mpi_dl.io.sm_measurement import simulate_measurement
+    from napari_mpi_dl.io.sm_simulation import simulation_from_header
 
     sim = simulation_from_header(sim_sm.header)
     phantom = np.zeros((9, 9))

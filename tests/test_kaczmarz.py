@@ -6,14 +6,12 @@ from mdf_helpers import small_measurement, small_system_matrix
 
 from napari_mpi_dl.io.mdf_read import read_reconstruction
 from napari_mpi_dl.io.mdf_write import write_measurement, write_system_matrix
+from napari_mpi_dl.io.sm_measurement import simulate_measurement
+from napari_mpi_dl.io.sm_simulation import simulate_system_matrix
 from napari_mpi_dl.phantoms.openmpi import openmpi_phantom
 from napari_mpi_dl.physics.lissajous import LissajousScanner
-from napari_mpi_dl.physics.sm_measurement import simulate_measurement
-from napari_mpi_dl.physics.system_matrix import (
-    clean_system_matrix,
-    simulate_system_matrix,
-    sm_preset,
-)
+from napari_mpi_dl.physics.sm_signal import clean_system_matrix
+from napari_mpi_dl.physics.sm_simulation import sm_preset
 from napari_mpi_dl.recon.frequency_selection import FrequencySelection, select_rows
 from napari_mpi_dl.recon.kaczmarz import (
     KaczmarzOperator,

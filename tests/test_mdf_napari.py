@@ -9,13 +9,13 @@ from mdf_helpers import FIXTURE, small_measurement, small_system_matrix
 
 from napari_mpi_dl.io.mdf_read import read_reconstruction
 from napari_mpi_dl.io.mdf_write import write_measurement, write_system_matrix
+from napari_mpi_dl.io.sm_measurement import SYSTEM_MATRIX_FIELD
 from napari_mpi_dl.napari_io.mdf_reader import (
     find_system_matrix,
     get_reader,
     system_matrix_layers,
 )
 from napari_mpi_dl.napari_io.mdf_writer import write_reconstruction_layer
-from napari_mpi_dl.physics.sm_measurement import SYSTEM_MATRIX_FIELD
 from napari_mpi_dl.widgets.reconstruction import (
     OUTPUT_NAME,
     ReconstructionWidget,

@@ -9,6 +9,8 @@ from mdf_helpers import small_clean, small_simulation, small_system_matrix
 from napari_mpi_dl.io.mdf_background import subtract_background
 from napari_mpi_dl.io.mdf_read import read_system_matrix
 from napari_mpi_dl.io.mdf_write import write_system_matrix
+from napari_mpi_dl.io.sm_measurement import simulate_measurement
+from napari_mpi_dl.io.sm_simulation import simulate_system_matrix
 from napari_mpi_dl.phantoms.openmpi import (
     CONCENTRATION_CUBES_MMOL_PER_L,
     concentration_phantom,
@@ -23,17 +25,14 @@ from napari_mpi_dl.physics.particle import (
     langevin_derivative,
     langevin_over_xi,
 )
-from napari_mpi_dl.physics.sm_measurement import simulate_measurement
-from napari_mpi_dl.physics.system_matrix import (
-    SystemMatrixSimulation,
-    acquisition_order,
+from napari_mpi_dl.physics.sm_scan import acquisition_order
+from napari_mpi_dl.physics.sm_signal import (
     clean_system_matrix,
     langevin_envelopes,
     relaxation_factor,
-    simulate_system_matrix,
     simulate_time_signals,
-    sm_preset,
 )
+from napari_mpi_dl.physics.sm_simulation import SystemMatrixSimulation, sm_preset
 
 
 # --- the scanner ----------------------------------------------------------------------------------

@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     import time
 
     from napari_mpi_dl.io.mdf_read import read_measurement, read_system_matrix
-    from napari_mpi_dl.physics.sm_measurement import phantom_from_measurement
+    from napari_mpi_dl.io.sm_measurement import phantom_from_measurement
     from napari_mpi_dl.recon.sm_reconstruction import reconstruct, save_reconstruction
 
     settings = settings_from_args(args)

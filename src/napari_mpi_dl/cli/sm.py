@@ -31,8 +31,12 @@ def register(subparsers) -> None:
                     "frames, and write it as an MDF 2.1.0 system matrix.")
     s.add_argument("-o", "--output", "--out", dest="output",
                    required=True, help="system matrix file (.mdf)")
-    s.add_argument("--preset", choices=("training", "test"), default="test",
-                   help="training: 19x19 voxels over 38x38 mm; test: 37x37 over 37x37 mm")
+    s.add_argument("--preset", choices=("training", "test", "training-perimag", "test-perimag"),
+                   default="test",
+                   help="training: 19x19 voxels over 38x38 mm; test: 37x37 over 37x37 mm (ideal "
+                        "25 nm particle, 2x2x1 mm delta sample); *-perimag: the perimag-like "
+                        "tracer, the test one a separate calibration (1 mm delta sample, robot "
+                        "positioning error +-0.1 mm, tracer drift; docs/contrastive.md)")
     s.add_argument("--size", type=int, nargs=2, metavar=("NY", "NX"), default=None,
                    help="voxels (y x) instead of the preset's")
     s.add_argument("--fov-mm", type=float, nargs=2, metavar=("FY", "FX"), default=None,
@@ -58,7 +62,7 @@ def register(subparsers) -> None:
 def simulation_from_args(args: argparse.Namespace):
     from napari_mpi_dl.physics.grid import ImageGrid
     from napari_mpi_dl.physics.particle import Particle
-    from napari_mpi_dl.physics.system_matrix import sm_preset
+    from napari_mpi_dl.physics.sm_simulation import sm_preset
 
     sim = sm_preset(args.preset)
     changes = {}
@@ -69,6 +73,10 @@ def simulation_from_args(args: argparse.Namespace):
         changes["name"] = f"custom-{shape[0]}x{shape[1]}"
     particle = sim.particle
     if args.diameter_nm is not None or args.relaxation_time_s:
+        if not isinstance(particle, Particle):
+            raise ValueError(f"--diameter-nm and --relaxation-time-s set the single core of the "
+                             f"ideal-particle presets; preset {args.preset!r} simulates the "
+                             f"tracer {particle.name!r} (a size distribution)")
         particle = Particle(
             diameter_nm=args.diameter_nm if args.diameter_nm is not None else particle.diameter_nm,
             saturation_magnetisation_a_per_m=particle.saturation_magnetisation_a_per_m,
@@ -83,7 +91,7 @@ def run_simulate(args: argparse.Namespace) -> int:
     import time
 
     from napari_mpi_dl.io.mdf_write import write_system_matrix
-    from napari_mpi_dl.physics.system_matrix import simulate_system_matrix
+    from napari_mpi_dl.io.sm_simulation import simulate_system_matrix
 
     sim = simulation_from_args(args)
     bar = None

@@ -218,7 +218,7 @@ def simulated_signal_set(preset: str = "training", *, config: DataConfig | None 
     preset : {"training", "test"}
         19 x 19 voxels over 38 mm (training) or 37 x 37 over 37 mm (test); the physics is the
         ``config.sm_pair``'s (:data:`~napari_mpi_dl.contrastive.config.SM_PAIR_PRESETS`, presets
-        of :func:`napari_mpi_dl.physics.system_matrix.sm_preset`).
+        of :func:`napari_mpi_dl.physics.sm_simulation.sm_preset`).
     config : DataConfig
         Noise, background, channels, band and SM pair. The noise and background of a test
         calibration whose delta sample is smaller than the training one's are scaled by the
@@ -228,7 +228,8 @@ def simulated_signal_set(preset: str = "training", *, config: DataConfig | None 
         Seed of the scan's noise (use different seeds for training and test SMs).
     """
     from napari_mpi_dl.contrastive.config import SM_PAIR_PRESETS
-    from napari_mpi_dl.physics.system_matrix import simulate_system_matrix, sm_preset
+    from napari_mpi_dl.io.sm_simulation import simulate_system_matrix
+    from napari_mpi_dl.physics.sm_simulation import sm_preset
 
     cfg = config or DataConfig()
     if preset not in ("training", "test"):

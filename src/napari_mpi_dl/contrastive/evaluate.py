@@ -208,7 +208,8 @@ def evaluate(recovery_weights: dict[str, str | os.PathLike | None] | None = None
     )
     from napari_mpi_dl.phantoms.mnist import TEST_INDICES, mnist_phantoms
     from napari_mpi_dl.phantoms.openmpi import resolution_phantom
-    from napari_mpi_dl.physics.system_matrix import simulate_time_signals, sm_preset
+    from napari_mpi_dl.physics.sm_signal import simulate_time_signals
+    from napari_mpi_dl.physics.sm_simulation import sm_preset
 
     say = progress or (lambda msg: None)
     rec_w = {s: None for s in SETTINGS_ORDER} | dict(recovery_weights or {})

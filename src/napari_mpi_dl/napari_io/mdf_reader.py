@@ -72,7 +72,7 @@ def _layers_for(path: str) -> list[tuple]:
     result = reconstruct(sm, meas)
     layers = [result_layer(result, name=f"{Path(path).stem} reco", meas_path=path,
                            sm_path=str(sm_path))]
-    from napari_mpi_dl.physics.sm_measurement import phantom_from_measurement
+    from napari_mpi_dl.io.sm_measurement import phantom_from_measurement
 
     truth = phantom_from_measurement(meas)
     if truth is not None and truth.shape == result.image.shape:
@@ -96,7 +96,7 @@ def find_system_matrix(meas_path: str, meas=None) -> Path | None:
     """The system matrix of a measurement: recorded in the file, else the only SM next to it
     with the same sequence (drive field, samples, bandwidth, channels); None if unknown."""
     from napari_mpi_dl.io.mdf_read import read_acquisition
-    from napari_mpi_dl.physics.sm_measurement import SYSTEM_MATRIX_FIELD
+    from napari_mpi_dl.io.sm_measurement import SYSTEM_MATRIX_FIELD
 
     folder = Path(meas_path).resolve().parent
     if meas is not None:

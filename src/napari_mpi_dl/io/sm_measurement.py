@@ -4,7 +4,7 @@
 the calibration sample (``x = c / c_delta``), in the time domain, frame by frame. Background
 frames (empty scanner) open and close the measurement; the scanner background drifts linearly
 and white receive noise is added to every frame, as in the calibration scan
-(:mod:`napari_mpi_dl.physics.system_matrix`).
+(:mod:`napari_mpi_dl.physics.sm_signal`).
 
 With a simulated SM file the noise-free SM is simulated again from the settings the file records,
 so the SM's own noise does not leak into the measurement; with a measured SM its
@@ -15,14 +15,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from napari_mpi_dl.physics.system_matrix import (
-    SystemMatrixSimulation,
-    background_pattern,
-    clean_system_matrix,
-    mdf_acquisition,
-    mdf_header,
-    simulation_from_header,
-)
+from napari_mpi_dl.io.sm_simulation import mdf_acquisition, mdf_header, simulation_from_header
+from napari_mpi_dl.physics.sm_scan import background_pattern
+from napari_mpi_dl.physics.sm_signal import clean_system_matrix
+from napari_mpi_dl.physics.sm_simulation import SystemMatrixSimulation
 
 PHANTOM_FIELD = "/_napari_mpi_dl/phantom_mol_per_l"
 SYSTEM_MATRIX_FIELD = "/_napari_mpi_dl/system_matrix"
