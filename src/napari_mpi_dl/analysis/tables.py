@@ -278,3 +278,27 @@ def summary_markdown(rows: list[SummaryRow], titles: dict[str, str] | None = Non
             cells.append(f"**{text}**" if best[s] == m else text)
         lines.append(f"| {labels[m]} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------------------------
+# generic rows (any evaluation's typed rows, flattened to dicts)
+# --------------------------------------------------------------------------------------------
+def dicts_to_csv(rows: list[dict], fields: tuple[str, ...] | None = None) -> str:
+    """CSV text of flat dict rows (keys of the first row unless ``fields``); None -> empty."""
+    if not rows:
+        return ""
+    names = tuple(fields or rows[0])
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=names, lineterminator="\n", extrasaction="ignore")
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in names})
+    return buf.getvalue()
+
+
+def markdown_grid(header: list[str], rows: list[list[str]], *, first_left: bool = True) -> str:
+    """A Markdown table of already formatted cells (first column left-, the rest right-aligned)."""
+    align = ["---"] + ["---:"] * (len(header) - 1) if first_left else ["---:"] * len(header)
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines) + "\n"

@@ -33,6 +33,11 @@ def register(subparsers) -> None:
     ev.add_argument("--test-seed", type=int, default=1, help="noise seed of the test SM")
     ev.add_argument("--training-seed", type=int, default=0,
                     help="noise seed of the training SM (classic reconstruction)")
+    ev.add_argument("--test-sm", choices=("independent", "identical"), default=None,
+                    help="independent: the test SM is a separate calibration (perimag-like "
+                         "tracer, own delta sample, positioning error, drift); identical: the "
+                         "ideal particle with the same physics on both grids (default: the "
+                         "pair the recovery models were trained with)")
     ev.add_argument("--device", default="auto")
     ev.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     ev.set_defaults(func=_evaluate)
@@ -76,14 +81,15 @@ def _evaluate(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(int(args.threads))
-    from napari_mpi_dl.contrastive.evaluate import evaluate, write_results
+    from napari_mpi_dl.contrastive.evaluate import EvaluationSetup, evaluate, write_results
 
     t0 = time.perf_counter()
+    setup = EvaluationSetup(test_seed=args.test_seed, training_seed=args.training_seed,
+                            sm_pair=args.test_sm)
     res = evaluate(
         {"wo-cl": args.recovery_wo_cl, "cl": args.recovery_cl},
         {"wo-cl": args.reconstruction_wo_cl, "cl": args.reconstruction_cl},
-        test_seed=args.test_seed, training_seed=args.training_seed, device=args.device,
-        progress=lambda m: print(m, file=sys.stderr))
+        setup=setup, device=args.device, progress=lambda m: print(m, file=sys.stderr))
     files = write_results(res, args.out)
     print(open(files["markdown"]).read())
     print(f"wrote {', '.join(str(p) for p in files.values())} in "

@@ -38,7 +38,7 @@ def figure_recovery(fig2: dict[str, Any], path: str | os.PathLike) -> Path:
     slices = fig2["slices"]
     finite = np.concatenate([np.ravel(v[np.isfinite(v)]) for v in slices.values()])
     vmax = float(np.max(np.abs(finite))) if finite.size else 1.0
-    nrmse_by_key = list(fig2["image_nrmse"].values())
+    nrmse_by_key = fig2["image_nrmse"]
     for j, k in enumerate(keys):
         ax = axes[0, j]
         ax.imshow(slices[k], cmap="RdBu_r", vmin=-vmax, vmax=vmax, origin="lower",
@@ -49,13 +49,13 @@ def figure_recovery(fig2: dict[str, Any], path: str | os.PathLike) -> Path:
         ax = axes[1, j]
         img = fig2["images"][k]
         ax.imshow(img, cmap="gray", origin="lower", extent=fig2["extent_mm"])
-        ax.text(0.03, 0.95, f"{nrmse_by_key[j]:.1f} %", color="yellow", transform=ax.transAxes,
+        ax.text(0.03, 0.95, f"{nrmse_by_key[k]:.1f} %", color="yellow", transform=ax.transAxes,
                 va="top", fontsize=11)
         ax.set_xticks([])
         ax.set_yticks([])
     axes[0, 0].set_ylabel(f"SM, time step {fig2['time_step']}")
-    axes[1, 0].set_ylabel("Kaczmarz (λ 0.01, 3 it.)")
-    fig.suptitle("SM recovery on the 37 x 37 test SM (channel x)")
+    axes[1, 0].set_ylabel(f"Kaczmarz ({fig2.get('kaczmarz', '')})", fontsize=8)
+    fig.suptitle(fig2.get("title", "SM recovery (channel x)"))
     return _save(fig, path)
 
 
@@ -70,8 +70,11 @@ def figure_reconstruction(fig3: dict[str, Any], phantoms: dict[str, Any] | None,
 
     keys = fig3["keys"]
     n_rows = 1 + (len(phantoms["names"]) if phantoms else 0)
-    fig, axes = plt.subplots(n_rows, len(keys), figsize=(2.8 * len(keys), 2.8 * n_rows),
+    n_cols = max(len(keys), 1 + len(phantoms["keys"]) if phantoms else 0)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(2.8 * n_cols, 2.8 * n_rows),
                              squeeze=False)
+    for j in range(len(keys), n_cols):
+        axes[0, j].axis("off")
     iy, ix = fig3["voxel"]
     ext = fig3["extent_mm"]
     dy = (ext[3] - ext[2]) / fig3["gt"].shape[0]
@@ -94,7 +97,7 @@ def figure_reconstruction(fig3: dict[str, Any], phantoms: dict[str, Any] | None,
         pkeys = ["truth", *phantoms["keys"]]
         for i, name in enumerate(phantoms["names"]):
             truth = phantoms["truth"][i]
-            for j in range(len(keys)):
+            for j in range(n_cols):
                 ax = axes[1 + i, j]
                 ax.set_xticks([])
                 ax.set_yticks([])
@@ -110,27 +113,14 @@ def figure_reconstruction(fig3: dict[str, Any], phantoms: dict[str, Any] | None,
                     ax.text(0.03, 0.95, f"{100 * nrmse(truth, img):.1f} %", color="yellow",
                             transform=ax.transAxes, va="top", fontsize=10)
                 if i == 0:
-                    ax.set_title({"truth": "phantom", "kaczmarz": "Kaczmarz"}.get(
+                    ax.set_title({"truth": "phantom", "kaczmarz": "Kaczmarz, training SM",
+                                  "kaczmarz_true": "Kaczmarz, true SM"}.get(
                         k, f"direct {TITLES.get(k, k)}"), fontsize=9)
-    fig.suptitle("Direct reconstruction (19 x 19 output)")
+    fig.suptitle(fig3.get("title", "Direct reconstruction"))
     return _save(fig, path)
 
 
-def figure_curves(histories: dict[str, list[dict]], path: str | os.PathLike) -> Path:
-    """Validation curves of training runs (one line per run and phase)."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for name, hist in histories.items():
-        for phase in ("main",):
-            pts = [(h["epoch"], h["val"]) for h in hist if h["phase"] == phase]
-            if pts:
-                e, v = zip(*pts, strict=False)
-                ax.semilogy(e, v, label=name)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("validation MSE (normalised units)")
-    ax.legend()
-    return _save(fig, path)
+def loss_label(setting: str, loss: str = "mse") -> str:
+    """Axis label of a training run's loss: what the run minimises, in order."""
+    main = {"mse": "MSE", "relative": "relative MSE"}.get(loss, loss)
+    return f"loss (NT-Xent, then {main})" if setting == "cl" else f"loss ({main})"

@@ -175,6 +175,14 @@ def check_signal_set(loaded: LoadedModel, ss: SignalSet) -> None:
                          f"{rate:g} Hz")
 
 
+def amount_scale(loaded: LoadedModel, ss: SignalSet) -> float:
+    """Factor that expresses ``ss``'s columns per the model's training delta sample: training
+    amount of iron / ``ss``'s (both from the calibration metadata); 1 if either is unknown."""
+    ref = float(loaded.data.get("sample_amount_mol") or 0.0)
+    own = float(ss.sample_amount_mol or 0.0)
+    return ref / own if ref > 0 and own > 0 else 1.0
+
+
 def recover_signal_set(loaded: LoadedModel, ss: SignalSet, *, rtol: float = 0.02
                        ) -> tuple[SignalSet, np.ndarray]:
     """Densify an undersampled SM slice along y with the recovery model.
@@ -203,7 +211,10 @@ def recover_signal_set(loaded: LoadedModel, ss: SignalSet, *, rtol: float = 0.02
     if ny < 2:
         raise ValueError(f"recovery needs at least 2 rows in y, got a {ny} x {nx} grid")
     grid = ss.as_grid()
-    pred = recover_signals(loaded, grid[:-1].reshape((-1,) + grid.shape[2:]))
+    # A calibration with another delta sample (volume x concentration, from its MDF metadata)
+    # enters the model per the training sample's amount of iron, and leaves in its own units.
+    scale = np.float32(amount_scale(loaded, ss))
+    pred = recover_signals(loaded, grid[:-1].reshape((-1,) + grid.shape[2:]) * scale) / scale
     pred = pred.reshape((ny - 1, nx) + grid.shape[2:])
     dense = np.empty((2 * ny - 1, nx) + grid.shape[2:], dtype=np.float32)
     dense[0::2] = grid
@@ -306,11 +317,3 @@ def reconstruct_measurement(loaded: LoadedModel, meas, *, period: int = 0) -> np
                          f"the model needs {rate:g} Hz")
     x = measurement_signals(meas, loaded.channels, tuple(loaded.data["band_hz"]), period=period)
     return reconstruct_signals(loaded, x)
-
-
-def weights_summary(loaded: LoadedModel) -> dict[str, Any]:
-    """Short JSON-friendly description (task, setting, factor, grid, provenance)."""
-    return {"task": loaded.task, "setting": loaded.setting, "normalisation_v": loaded.factor,
-            "channels": list(loaded.channels), "grid_shape": loaded.data.get("grid_shape"),
-            "voxel_mm": loaded.data.get("voxel_mm"), "shift_mm": loaded.data.get("shift_mm"),
-            "source": loaded.source, "best_epoch": loaded.info.get("best_epoch")}

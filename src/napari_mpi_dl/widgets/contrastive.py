@@ -512,8 +512,14 @@ class ContrastiveTrainDock(TrainingDock):
         self.status.setText(f"{text}  {report.message}".strip())
 
     def _on_trainer(self, trainer) -> None:
+        from napari_mpi_dl.contrastive.figures import loss_label
+
         info = trainer.data.info or {}
         self._grid_mm = (info.get("voxel_mm"), info.get("origin_mm"))
+        t = trainer.config.train
+        self._loss_label = loss_label(t.setting if t.pretrains else "wo-cl", t.loss)
+        if hasattr(self, "_lines"):
+            self.ax.set_ylabel(self._loss_label, fontsize=8)
 
     def _preview_kwargs(self, image) -> dict:
         voxel, origin = getattr(self, "_grid_mm", (None, None))
@@ -527,7 +533,7 @@ class ContrastiveTrainDock(TrainingDock):
         """Persistent lines and a fixed layout: a redraw only replaces the lines' data."""
         self.figure.subplots_adjust(left=0.2, right=0.97, top=0.95, bottom=0.2)
         self.ax.set_xlabel("step", fontsize=8)
-        self.ax.set_ylabel("loss (NT-Xent, then MSE)", fontsize=8)
+        self.ax.set_ylabel(getattr(self, "_loss_label", "loss"), fontsize=8)
         self.ax.tick_params(labelsize=7)
         self.ax.set_yscale("log")
         self._lines = {
