@@ -1,4 +1,4 @@
-"""Torch's shared libraries load without the GIL, so a dock's torch warm-up does not freeze napari."""
+"""Torch's libraries load without the GIL: a dock's torch warm-up does not freeze napari."""
 
 import subprocess
 import sys

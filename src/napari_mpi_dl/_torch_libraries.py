@@ -19,12 +19,14 @@ import ctypes
 import importlib.util
 import os
 import sys
+import threading
 from pathlib import Path
 
 #: Loaded in this order: each one's dependencies before it (the order the torch wheel links them).
 LIBRARIES = ("libgomp.so.1", "libc10.so", "libtorch_cpu.so", "libtorch.so", "libtorch_python.so")
 
 _loaded: list[str] = []
+_lock = threading.Lock()  # a second caller waits (without the GIL) for the first
 
 
 def torch_library_dir() -> Path | None:
@@ -46,6 +48,11 @@ def preload_torch_libraries() -> list[str]:
     or when a library is missing (then the ones before it stay loaded, which is harmless: they
     are the libraries ``import torch`` loads anyway).
     """
+    with _lock:
+        return _preload()
+
+
+def _preload() -> list[str]:
     if _loaded or "torch" in sys.modules or not sys.platform.startswith("linux"):
         return list(_loaded)
     lib_dir = torch_library_dir()
@@ -68,3 +75,11 @@ def preload_torch_libraries() -> list[str]:
             break
         _loaded.append(name)
     return list(_loaded)
+
+
+def import_torch():
+    """``import torch`` for a worker thread of the GUI: the libraries first, without the GIL."""
+    preload_torch_libraries()
+    import torch
+
+    return torch

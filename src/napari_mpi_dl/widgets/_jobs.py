@@ -156,9 +156,9 @@ def warm_up(modules: tuple[str, ...], on_done: Callable | None = None,
         import importlib
 
         if "torch" in modules:
-            from napari_mpi_dl._torch_libraries import preload_torch_libraries
+            from napari_mpi_dl._torch_libraries import import_torch
 
-            preload_torch_libraries()  # the slow dlopen without the GIL: no viewer stall
+            import_torch()  # the slow dlopen without the GIL: no viewer stall
         for name in modules:
             importlib.import_module(name)
         if then is not None:
