@@ -21,15 +21,15 @@ RUNS=${RUNS:-all}
 common=(--threads 1 --seed 0 --sm-seed 0 --device cpu --checkpoint-dir "$CKPT" --checkpoint-every 10
         --loss relative --lr 3e-4 --lr-schedule cosine --fresh-mixtures --quiet)
 rec=(--mixtures 300 --recovery-mixtures 300)
-con=(--mixtures 1500 --single-fraction 0.5 --blob-fraction 0.1 --digit-fraction 0.25 --epochs 70)
+con=(--mixtures 1500 --single-fraction 0.5 --blob-fraction 0.1 --digit-fraction 0.25)
 if [[ $RUNS == all || $RUNS == recovery ]]; then
   nice -n 5 napari-mpi-dl train recover --setting wo-cl --pretrain-epochs 0  --epochs 80 "${rec[@]}" "${common[@]}" --out "$OUT/contrastive_recovery_wocl.pt" &
   nice -n 5 napari-mpi-dl train recover --setting cl    --pretrain-epochs 10 --epochs 70 "${rec[@]}" "${common[@]}" --out "$OUT/contrastive_recovery_cl.pt" &
   wait
 fi
 if [[ $RUNS == all || $RUNS == reconstruction ]]; then
-  nice -n 5 napari-mpi-dl train reconstruct --setting wo-cl --pretrain-epochs 0  "${con[@]}" "${common[@]}" --out "$OUT/contrastive_reconstruction_wocl.pt" &
-  nice -n 5 napari-mpi-dl train reconstruct --setting cl    --pretrain-epochs 10 "${con[@]}" "${common[@]}" --out "$OUT/contrastive_reconstruction_cl.pt" &
+  nice -n 5 napari-mpi-dl train reconstruct --setting wo-cl --pretrain-epochs 0  --epochs 45 "${con[@]}" "${common[@]}" --out "$OUT/contrastive_reconstruction_wocl.pt" &
+  nice -n 5 napari-mpi-dl train reconstruct --setting cl    --pretrain-epochs 5  --epochs 35 "${con[@]}" "${common[@]}" --out "$OUT/contrastive_reconstruction_cl.pt" &
   wait
 fi
 if [[ $RUNS == all ]]; then

@@ -11,7 +11,8 @@ Modules (one concept each): :mod:`.config` (typed configurations), :mod:`.data` 
 normalisation, SM columns, synthetic distributions, splits), :mod:`.augment` (polarity, noise,
 gain), :mod:`.models` (encoder, projector, heads), :mod:`.losses` (NT-Xent), :mod:`.train` (the
 training generator), :mod:`.inference` (weights files, SM recovery, direct reconstruction),
-:mod:`.evaluate` (the paper's evaluation) and :mod:`.figures`.
+:mod:`.metrics` (per-column NRMSE, the Julia NRMSD, range-normalised error), :mod:`.evaluate`
+(the paper's evaluation on an independent test calibration) and :mod:`.figures`.
 
-:mod:`.config` and :mod:`.data` import numpy only; the others import torch.
+:mod:`.config`, :mod:`.data` and :mod:`.metrics` import numpy only; the others import torch.
 """
