@@ -31,13 +31,11 @@ ranks restore the same epoch. Checkpoints hold the plain modules; only rank 0 wr
 from __future__ import annotations
 
 import copy
-import io
 import json
 import math
 import os
 import threading
 import time
-import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -51,6 +49,11 @@ from napari_mpi_dl.contrastive.config import RunConfig
 from napari_mpi_dl.contrastive.data import TaskData
 from napari_mpi_dl.contrastive.losses import nt_xent
 from napari_mpi_dl.contrastive.models import ContrastiveModel, TaskModel
+from napari_mpi_dl.contrastive.weights import (
+    CHECKPOINT_KIND,
+    read_weights_payload,
+    save_task_weights,
+)
 from napari_mpi_dl.training import checkpoint as ckpt
 from napari_mpi_dl.training import device as devmod
 from napari_mpi_dl.training.distributed import (
@@ -62,12 +65,6 @@ from napari_mpi_dl.training.distributed import (
 from napari_mpi_dl.training.guard import check_finite
 from napari_mpi_dl.training.reports import TrainingReport
 
-CHECKPOINT_KIND = "contrastive"
-WEIGHTS_FORMAT = "napari-mpi-dl/contrastive-weights"
-WEIGHTS_VERSION = 1
-#: Weights files are a torch file compressed with zlib behind this 8-byte marker (float16 weights
-#: compress by ~8 %, which keeps the reconstruction model below 5 MB).
-ZLIB_MAGIC = b"NMDLZ01\n"
 _FREE_TRAIN_KEYS = {"epochs", "pretrain_epochs", "checkpoint_every", "report_every", "device"}
 
 
@@ -528,52 +525,6 @@ class ContrastiveTrainer:
                 "pretrained_from": self.pretrained_from, **(info or {})}
         return save_task_weights(path, model, self.config, self.data.info, info=meta,
                                  half=half)
-
-
-def save_task_weights(path: str | os.PathLike, model: TaskModel, config: RunConfig,
-                      data_info: dict[str, Any], *, info: dict[str, Any] | None = None,
-                      half: bool = True) -> Path:
-    """Save an encoder + head for inference, with everything needed to use it.
-
-    The file holds ``format``, ``task``, ``setting``, the run configuration, ``data`` (the
-    normalisation factor in V, band, channels, sampling rate, training grid, recovery shift in
-    mm) and the state dict (float16 when ``half``), plus free-form ``info`` (provenance).
-    """
-    from napari_mpi_dl.io.atomic import atomic_path
-
-    state = {k: (v.detach().cpu().half() if half and v.is_floating_point() else v.detach().cpu())
-             for k, v in model.state_dict().items()}
-    payload = {"format": WEIGHTS_FORMAT, "format_version": WEIGHTS_VERSION, "task": model.task,
-               "setting": config.train.setting, "config": config.to_dict(),
-               "data": json.loads(json.dumps(data_info)), "state_dict": state,
-               "info": json.dumps(info or {})}
-    buf = io.BytesIO()
-    torch.save(payload, buf)
-    with atomic_path(path) as tmp:
-        Path(tmp).write_bytes(ZLIB_MAGIC + zlib.compress(buf.getvalue(), 9))
-    return Path(path)
-
-
-def read_weights_payload(path: str | os.PathLike) -> Any:
-    """Read a weights file: zlib-compressed (:data:`ZLIB_MAGIC` + data) or a plain torch file.
-
-    Raises :class:`~napari_mpi_dl.training.checkpoint.CheckpointError` for missing, truncated or
-    foreign files.
-    """
-    p = Path(path)
-    if not p.is_file():
-        raise ckpt.CheckpointError(f"contrastive weights file {str(p)!r} does not exist")
-    with open(p, "rb") as fh:
-        head = fh.read(len(ZLIB_MAGIC))
-    if head != ZLIB_MAGIC:
-        return ckpt.read_torch_file(p, what="contrastive weights")
-    try:
-        raw = zlib.decompress(p.read_bytes()[len(ZLIB_MAGIC):])
-        return torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ckpt.CheckpointError(
-            f"contrastive weights file {str(p)!r} is corrupted or truncated: "
-            f"{type(exc).__name__}: {exc}") from exc
 
 
 def copy_config(config: RunConfig, **train_changes) -> RunConfig:

@@ -47,6 +47,7 @@ from torch.nn.parallel import DistributedDataParallel
 from napari_mpi_dl.dcgan.config import ModelConfig, TrainConfig
 from napari_mpi_dl.dcgan.data import Domains, UnpairedSampler
 from napari_mpi_dl.dcgan.model import DCGAN
+from napari_mpi_dl.dcgan.weights import CHECKPOINT_KIND, save_generator_weights
 from napari_mpi_dl.training import checkpoint as ckpt
 from napari_mpi_dl.training import device as devmod
 from napari_mpi_dl.training.distributed import (
@@ -58,12 +59,7 @@ from napari_mpi_dl.training.distributed import (
 from napari_mpi_dl.training.guard import check_finite
 from napari_mpi_dl.training.reports import TrainingReport
 
-CHECKPOINT_KIND = "dcgan"
 LAST_CHECKPOINT = "dcgan_last.pt"
-WEIGHTS_FORMAT = "napari-mpi-dl/dcgan-generator"
-#: 2: the payload carries a model card (``"card"``, :mod:`napari_mpi_dl.dcgan.card`); version 1
-#: files (no card) still load, with a card derived from their training record.
-WEIGHTS_VERSION = 2
 
 
 def _set_requires_grad(modules, flag: bool) -> None:
@@ -368,28 +364,3 @@ class DCGANTrainer:
         """Write the deblurring generator G alone (float16 by default) for inference."""
         return save_generator_weights(path, self.model.G, self.model_config, step=self.step,
                                       info=info, half=half, card=card)
-
-
-def save_generator_weights(path, generator, model_config: ModelConfig, *, step: int = 0,
-                           info: dict[str, Any] | None = None, half: bool = True,
-                           card=None) -> Path:
-    """Save G's weights (``{"format", "generator", "state_dict", "card", ...}``) atomically.
-
-    ``card``: a :class:`~napari_mpi_dl.dcgan.card.ModelCard` (or its dict); default: the card
-    the training record ``info`` implies (:func:`~napari_mpi_dl.dcgan.card.card_from_info`).
-    """
-    from napari_mpi_dl.dcgan.card import ModelCard, card_from_info
-    from napari_mpi_dl.io.atomic import atomic_path
-
-    state = {k: (v.detach().cpu().half() if half and v.is_floating_point() else v.detach().cpu())
-             for k, v in generator.state_dict().items()}
-    payload = {"format": WEIGHTS_FORMAT, "format_version": WEIGHTS_VERSION,
-               "generator": dict(model_config.to_dict()["generator"]), "step": int(step),
-               "state_dict": state, "info": dict(info or {})}
-    if card is None:
-        card = card_from_info(info)
-    card = card if isinstance(card, ModelCard) else ModelCard.from_dict(card)
-    payload["card"] = card.to_dict()
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
-    return Path(path)
