@@ -4,7 +4,7 @@ A weights file is a torch file compressed with zlib behind the 8-byte marker :da
 (float16 weights compress by ~8 %, which keeps the reconstruction model below 5 MB); plain torch
 files load too. The payload::
 
-    {"format": "napari-mpi-dl/contrastive-weights", "format_version": 1, "task": str,
+    {"format": "napari-mpi-dl/contrastive-weights", "format_version": 2, "task": str,
      "setting": str, "config": RunConfig dict, "data": {preprocessing record},
      "state_dict": {float16 tensors}, "info": JSON string (provenance, curves)}
 
@@ -29,7 +29,9 @@ from napari_mpi_dl.training.export import check_format_version, inference_state
 #: The ``kind`` of contrastive training checkpoints (:mod:`napari_mpi_dl.training.checkpoint`).
 CHECKPOINT_KIND = "contrastive"
 WEIGHTS_FORMAT = "napari-mpi-dl/contrastive-weights"
-WEIGHTS_VERSION = 1
+#: 2: ``config["train"]["checkpoint_every"]`` counts steps (version 1: epochs; converted on
+#: reading with the file's own training record, see :func:`read_task_payload`).
+WEIGHTS_VERSION = 2
 #: Weights files are a torch file compressed with zlib behind this 8-byte marker.
 ZLIB_MAGIC = b"NMDLZ01\n"
 
@@ -93,10 +95,27 @@ def read_task_payload(path: str | os.PathLike, *, task: str | None = None) -> di
     if not isinstance(payload, dict) or payload.get("format") != WEIGHTS_FORMAT:
         raise ckpt.CheckpointError(f"{str(path)!r} is not a napari-mpi-dl contrastive weights "
                                    f"file (no {WEIGHTS_FORMAT!r} marker)")
-    check_format_version(payload, newest=WEIGHTS_VERSION, source=str(path),
-                         what="contrastive weights")
+    version = check_format_version(payload, newest=WEIGHTS_VERSION, source=str(path),
+                                   what="contrastive weights")
     if task is not None and payload.get("task") != task:
         raise ckpt.CheckpointError(f"{str(path)!r} holds a {payload.get('task')!r} model, "
                                    f"expected {task!r}")
     info = payload.get("info") or "{}"
-    return {**payload, "info": json.loads(info) if isinstance(info, str) else dict(info)}
+    info = json.loads(info) if isinstance(info, str) else dict(info)
+    config = payload.get("config")
+    if version < 2 and isinstance(config, dict) and isinstance(config.get("train"), dict):
+        train = dict(config["train"])
+        train["checkpoint_every"] = epochs_to_steps(train.get("checkpoint_every", 0),
+                                                    info.get("history") or [])
+        config = {**config, "train": train}
+    return {**payload, "config": config, "info": info}
+
+
+def epochs_to_steps(epochs: int, history: list[dict[str, Any]]) -> int:
+    """A version-1 ``checkpoint_every`` (epochs of the main task) in steps, from the run's
+    per-epoch record (``history``: ``phase``, ``epoch``, ``step``); 0 (end only) stays 0, and
+    without a record of two main epochs the value cannot be converted: 0."""
+    main = [int(h["step"]) for h in history if h.get("phase") == "main" and "step" in h]
+    if not epochs or len(main) < 2:
+        return 0
+    return int(epochs) * (main[1] - main[0])

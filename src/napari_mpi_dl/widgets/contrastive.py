@@ -492,7 +492,7 @@ class ContrastiveTrainDock(TrainingDock):
                             pretrain_epochs=self.pretrain_epochs.value(),
                             batch_size=self.batch.value(), lr=self.lr.value(),
                             device=self.device.currentText(), report_every=1,
-                            checkpoint_every=10, loss=self.loss.currentText(),
+                            checkpoint_every=500, loss=self.loss.currentText(),
                             lr_schedule=self.schedule.currentText())
         return {"data": DataConfig(mixtures=self.mixtures.value()), "train": train,
                 "sm_path": self.sm_path.text().strip() or None,
