@@ -26,7 +26,6 @@ from napari_mpi_dl.training import checkpoint as ckpt
 from napari_mpi_dl.training.device import choose_device, torch_threads
 
 SHIPPED_WEIGHTS = "dcgan_weights.pt"
-SHIPPED_METADATA = "dcgan_weights.json"
 
 
 def shipped_weights_path() -> Path:
@@ -88,13 +87,11 @@ def load_deblurrer(
 
 
 def _shipped_metadata() -> dict[str, Any]:
-    import json
+    from napari_mpi_dl.training.provenance import read_provenance
 
     try:
-        from napari_mpi_dl._resources import resource_path
-
-        return json.loads(resource_path(SHIPPED_METADATA).read_text())
-    except (FileNotFoundError, ValueError):
+        return read_provenance(shipped_weights_path())
+    except FileNotFoundError:
         return {}
 
 

@@ -44,6 +44,23 @@ def rank_device(device: str | torch.device | None, dist: DistributedContext) -> 
     return dev
 
 
+def steps_for_epochs(epochs: float, samples: int, batch_size: int, world_size: int = 1, *,
+                     name: str = "epochs") -> int:
+    """Optimisation steps for ``epochs`` passes over ``samples`` training samples with
+    ``batch_size`` samples per process and step and ``world_size`` processes (at least 1).
+
+    Raises
+    ------
+    ValueError
+        If ``epochs`` (called ``name`` in the message) is not > 0.
+    """
+    import math
+
+    if not epochs > 0:
+        raise ValueError(f"{name} must be > 0, got {epochs}")
+    return max(1, math.ceil(epochs * samples / (batch_size * world_size)))
+
+
 def config_differences(saved: Mapping[str, Any], mine: Mapping[str, Any],
                        free: set[str] = frozenset()) -> list[str]:
     """Keys (``"section.key"`` for nested dicts) whose values differ, except those in ``free``
