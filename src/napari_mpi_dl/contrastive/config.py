@@ -32,10 +32,8 @@ not:
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Literal
+from typing import Any
 
-Task = Literal["recovery", "reconstruction"]
-Setting = Literal["cl", "wo-cl"]
 TASKS = ("recovery", "reconstruction")
 SETTINGS = ("cl", "wo-cl")
 LOSSES = ("mse", "relative")
