@@ -138,6 +138,24 @@ def _interruptible(simulate, stop_event, message: str):
     return box["result"]
 
 
+def phantom_spec(request: SimulationRequest):
+    """The :class:`~napari_mpi_dl.phantoms.spec.PhantomSpec` of a request (dock labels mapped
+    to the library's phantom sources)."""
+    from napari_mpi_dl.phantoms.spec import PhantomSpec
+
+    sources = dict(zip(PHANTOM_SOURCES, ("two-tube", "mnist", "image"), strict=True))
+    if request.source not in sources:
+        raise ValueError(f"phantom source must be one of {PHANTOM_SOURCES}, "
+                         f"got {request.source!r}")
+    if request.source == "image layer" and request.image is None:
+        raise ValueError("choose an image layer as the phantom")
+    return PhantomSpec(
+        source=sources[request.source], gap_mm=request.gap_mm,
+        diameter_mm=request.tube_diameter_mm, orientation=request.orientation,
+        mnist_index=int(request.mnist_index), image=request.image,
+        image_name=request.image_name, clip_negative=request.clip_negative)
+
+
 def run_simulation(request: SimulationRequest, stop_event=None):
     """Generator: yields :class:`Step` progress, returns a :class:`SimulationResult` (no napari),
     or None when ``stop_event`` (a ``threading.Event``) was set during the simulation."""
@@ -147,13 +165,9 @@ def run_simulation(request: SimulationRequest, stop_event=None):
     from napari_mpi_dl.physics.settings import XSpaceSettings
 
     yield Step(0, PROGRESS_STEPS, "building phantom")
-    if request.source == "image layer":
-        from napari_mpi_dl.phantoms.images import image_phantom
-
-        if request.image is None:
-            raise ValueError("choose an image layer as the phantom")
-        phantom = image_phantom(request.image, grid=None, clip_negative=request.clip_negative,
-                                name=f"layer {request.image_name!r}")
+    spec = phantom_spec(request)
+    if spec.source == "image":
+        phantom = spec.build(None)  # the layer's own pixels
         pixel = request.image_pixel_mm or (request.fov_mm / phantom.shape[0],
                                            request.fov_mm / phantom.shape[1])
         fov = (pixel[0] * phantom.shape[0], pixel[1] * phantom.shape[1])
@@ -162,28 +176,11 @@ def run_simulation(request: SimulationRequest, stop_event=None):
             centre = tuple(o + (f - p) / 2 for o, f, p in zip(request.image_origin_mm, fov, pixel,
                                                                 strict=True))
         grid = ImageGrid(shape=phantom.shape, fov_mm=fov, centre_mm=centre)
-        description = {"phantom": "image layer", "layer": request.image_name,
-                       "clip_negative": request.clip_negative}
     else:
         grid = ImageGrid(shape=(request.size_px, request.size_px),
                          fov_mm=(request.fov_mm, request.fov_mm))
-        if request.source == "two-tube":
-            from napari_mpi_dl.phantoms.two_tube import two_tube_phantom
-
-            phantom = two_tube_phantom(gap_mm=request.gap_mm, diameter_mm=request.tube_diameter_mm,
-                                       orientation=request.orientation, grid=grid)
-            description = {"phantom": "two-tube", "gap_mm": request.gap_mm,
-                           "diameter_mm": request.tube_diameter_mm,
-                           "orientation": request.orientation}
-        elif request.source == "MNIST digit":
-            from napari_mpi_dl.phantoms.mnist import mnist_labels, mnist_phantom
-
-            phantom = mnist_phantom(int(request.mnist_index), grid=grid)
-            description = {"phantom": "mnist", "index": int(request.mnist_index),
-                           "label": int(mnist_labels([int(request.mnist_index)])[0])}
-        else:
-            raise ValueError(f"phantom source must be one of {PHANTOM_SOURCES}, "
-                             f"got {request.source!r}")
+        phantom = spec.build(grid)
+    description = spec.description()
     if request.tracer:
         from napari_mpi_dl.physics.tracers import tracer_preset
 
