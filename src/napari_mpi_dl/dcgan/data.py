@@ -271,7 +271,8 @@ def load_any(path: str | os.PathLike, **options) -> Domains:
 class UnpairedSampler:
     """Random unpaired batches ``(x, y)`` of shape (b, 1, c, c) with seeded crops and flips.
 
-    The numpy Generator is seeded with ``seed + rank`` (distinct draws per data-parallel rank)
+    The numpy Generator is ``numpy.random.default_rng(seed + 1000 * rank)`` (distinct draws per
+    data-parallel rank; seeds of different runs below 1000 apart never share a rank's stream)
     and its state is saved in checkpoints (:meth:`state_dict`), so a resumed run draws exactly
     the batches the uninterrupted run would have drawn.
     """
