@@ -17,7 +17,7 @@ pytest.importorskip("napari")
 from mdf_helpers import small_measurement, small_system_matrix  # noqa: E402
 
 from napari_mpi_dl.io.mdf_write import write_measurement, write_system_matrix  # noqa: E402
-from napari_mpi_dl.physics.sm_measurement import SYSTEM_MATRIX_FIELD  # noqa: E402
+from napari_mpi_dl.io.sm_search import SYSTEM_MATRIX_FIELD  # noqa: E402
 
 TIMEOUT_MS = 120_000
 MM = ["millimeter", "millimeter"]

@@ -9,13 +9,9 @@ from mdf_helpers import FIXTURE, small_measurement, small_system_matrix
 
 from napari_mpi_dl.io.mdf_read import read_reconstruction
 from napari_mpi_dl.io.mdf_write import write_measurement, write_system_matrix
-from napari_mpi_dl.napari_io.mdf_reader import (
-    find_system_matrix,
-    get_reader,
-    system_matrix_layers,
-)
+from napari_mpi_dl.io.sm_search import SYSTEM_MATRIX_FIELD, find_system_matrix
+from napari_mpi_dl.napari_io.mdf_reader import get_reader, system_matrix_layers
 from napari_mpi_dl.napari_io.mdf_writer import write_reconstruction_layer
-from napari_mpi_dl.physics.sm_measurement import SYSTEM_MATRIX_FIELD
 from napari_mpi_dl.widgets.reconstruction import (
     OUTPUT_NAME,
     ReconstructionWidget,
@@ -96,7 +92,9 @@ def test_fixture_opens(tmp_path):
 
 def test_measurement_with_known_sm_opens_reconstructed(files):
     sm_path, meas_path = files
-    assert find_system_matrix(str(meas_path), None) is None
+    # without the measurement at hand the search reads it (it used to give up: None)
+    assert find_system_matrix(str(meas_path)) == find_system_matrix(meas_path, None) == \
+        sm_path.resolve()
     layers = get_reader(str(meas_path))(str(meas_path))
     names = [kw["name"] for _, kw, _ in layers]
     assert names == ["meas phantom", "meas reco"]
@@ -106,8 +104,25 @@ def test_measurement_with_known_sm_opens_reconstructed(files):
     np.testing.assert_allclose(kw["scale"], (22 / 9, 26 / 11))
 
 
+def test_drive_field_differences_name_what_differs():
+    import dataclasses
+
+    drive = small_system_matrix().drive_field
+    assert drive.differences(drive) == []
+    faster = dataclasses.replace(drive, base_frequency_hz=2 * drive.base_frequency_hz)
+    (difference,) = drive.differences(faster)
+    assert difference.startswith("base frequency")
+
+
 def test_measurement_finds_the_matching_sm_next_to_it_or_opens_its_spectrum(tmp_path):
+    import dataclasses
+
     write_system_matrix(tmp_path / "calibration.mdf", small_system_matrix())
+    sm = small_system_matrix()
+    drive = sm.drive_field
+    faster = dataclasses.replace(drive, base_frequency_hz=2 * drive.base_frequency_hz)
+    write_system_matrix(tmp_path / "other_sequence.mdf",  # not a candidate
+                        dataclasses.replace(sm, drive_field=faster))
     meas_path = write_measurement(tmp_path / "m.mdf", small_measurement(num_frames=2))
     layers = get_reader(str(meas_path))(str(meas_path))
     assert layers[-1][1]["metadata"]["system_matrix"].endswith("calibration.mdf")
