@@ -77,17 +77,25 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from napari_mpi_dl.analysis import protocol
+    """Run the command; the methods it registers (DC_GAN, ``--provider``) are gone afterwards,
+    so an in-process call leaves the registry as it found it."""
+    from napari_mpi_dl.analysis import methods
+
+    with methods.REGISTRY.restored():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from napari_mpi_dl.analysis import methods, protocol
+    from napari_mpi_dl.dcgan.evaluation_adapter import register_dcgan
     from napari_mpi_dl.io.atomic import write_text_atomic
     from napari_mpi_dl.physics.presets import gradient_from_preset
     from napari_mpi_dl.recon.psf_models import PSFModel
 
-    for message in protocol.load_optional_providers(
-        protocol.OPTIONAL_PROVIDERS + list(args.provider or [])
-    ):
+    for message in methods.load_providers([register_dcgan, *(args.provider or [])]):
         print(f"note: {message}", file=sys.stderr)
     if args.list_methods:
-        for name, method in protocol.registered_methods().items():
+        for name, method in methods.available().items():
             print(f"{name}: {method.label}")
         return 0
     if args.list_scenarios:
