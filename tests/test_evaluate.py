@@ -101,9 +101,9 @@ def test_the_registry_hook_undoes_what_a_test_registered():
         methods.get("temporary")
 
 
-def test_evaluate_command_leaves_the_registry_as_it_found_it(capsys):
+def test_evaluate_command_leaves_the_registry_as_it_found_it(tmp_path, capsys):
     before = methods.available()
-    assert main(["evaluate", "--list-methods"]) == 0
+    assert main(["evaluate", "--list-methods", "--out", str(tmp_path)]) == 0
     listed = capsys.readouterr().out
     assert "wiener-wrong-psf: Wiener (wrong PSF)" in listed
     assert methods.available() == before  # DC_GAN (when it loads) was registered for the run
