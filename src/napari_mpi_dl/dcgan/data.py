@@ -149,7 +149,10 @@ def _jsonable(value):
     return arr.tolist() if arr.dtype.kind in "fiu" else str(value)
 
 
-DEFAULT_RL_ITERATIONS = 200
+#: Richardson-Lucy iterations (fixed count, no early stop) of the generated domain-Y references:
+#: the shipped model's recipe. Not the deconvolution default
+#: (:data:`napari_mpi_dl.recon.deconvolution.DEFAULT_RL_ITERATIONS`, with early stopping).
+Y_REFERENCE_RL_ITERATIONS = 200
 
 
 def generate_domains(
@@ -158,7 +161,7 @@ def generate_domains(
     y_source: YSource = "deconvolved",
     snr_db: float | None = 30.0,
     seed: int = 0,
-    rl_iterations: int = DEFAULT_RL_ITERATIONS,
+    rl_iterations: int = Y_REFERENCE_RL_ITERATIONS,
     y_phantoms: int | None = None,
     progress=None,
 ) -> Domains:
