@@ -159,11 +159,11 @@ def test_dock_reconstructs_in_a_worker_and_updates_its_own_layer(make_napari_vie
     mine = viewer.add_image(np.ones((3, 3)), name="mine")
     widget = ReconstructionWidget(viewer)
     viewer.window.add_dock_widget(widget)
-    widget._sm_file.value = str(sm_path)
-    widget._meas_file.value = str(meas_path)
-    widget._iterations.value = 3
-    widget._channels.value = "0, 1"
-    widget._lambda.value = "1e-3"
+    widget.sm_file.value = str(sm_path)
+    widget.meas_file.value = str(meas_path)
+    widget.iterations.value = 3
+    widget.channels.value = "0, 1"
+    widget.lambda_text.value = "1e-3"
     assert widget.run() is not None
     qtbot.waitUntil(lambda: widget.worker is None, timeout=TIMEOUT_MS)
     layer = viewer.layers[OUTPUT_NAME]
@@ -172,32 +172,32 @@ def test_dock_reconstructs_in_a_worker_and_updates_its_own_layer(make_napari_vie
     assert layer.metadata["settings"]["iterations"] == 3
     assert layer.metadata["settings"]["lam"] == pytest.approx(1e-3)
     assert layer.metadata["settings"]["selection"]["channels"] == [0, 1]
-    assert widget._status.value.startswith("done")
+    assert widget.status.value.startswith("done")
     # a second run updates the same layer and leaves the user's layer alone
     n = len(viewer.layers)
-    widget._frames.value = "each"
+    widget.frames.value = "each"
     widget.run()
     qtbot.waitUntil(lambda: widget.worker is None, timeout=TIMEOUT_MS)
     assert len(viewer.layers) == n and viewer.layers[OUTPUT_NAME] is layer
     assert layer.data.shape == (3, 9, 11)
     assert np.all(mine.data == 1)
     # files of a selected layer fill the form
-    widget._sm_file.value = ""
+    widget.sm_file.value = ""
     viewer.layers.selection.active = layer
-    widget._on_from_layer()
-    assert str(widget._sm_file.value) == str(sm_path)
+    widget.fill_from_selected_layer()
+    assert str(widget.sm_file.value) == str(sm_path)
 
 
 def test_dock_reports_errors_without_crashing(make_napari_viewer, qtbot, tmp_path):
     viewer = make_napari_viewer()
     widget = ReconstructionWidget(viewer)
-    widget._sm_file.value = str(tmp_path / "missing.mdf")
-    widget._meas_file.value = str(tmp_path / "missing.mdf")
+    widget.sm_file.value = str(tmp_path / "missing.mdf")
+    widget.meas_file.value = str(tmp_path / "missing.mdf")
     widget.run()
     qtbot.waitUntil(lambda: widget.worker is None, timeout=TIMEOUT_MS)
-    assert widget._status.value.startswith("error") and OUTPUT_NAME not in viewer.layers
-    widget._channels.value = "x"
-    assert widget.run() is None and "receive channels" in widget._status.value
-    widget._channels.value = "all"
-    widget._lambda.value = "-1"
-    assert widget.run() is None and "lambda" in widget._status.value
+    assert widget.status.value.startswith("error") and OUTPUT_NAME not in viewer.layers
+    widget.channels.value = "x"
+    assert widget.run() is None and "receive channels" in widget.status.value
+    widget.channels.value = "all"
+    widget.lambda_text.value = "-1"
+    assert widget.run() is None and "lambda" in widget.status.value
