@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Re-make the shipped contrastive weights (resources/contrastive_*.pt + .json provenance).
 # Seeds: training SM noise 0, weights/batches 0, mixtures/split 0. Each run writes <out>.json with
-# the exact command, configuration, history and wall time. Checkpoints go to $CKPT; a stopped
-# run continues with the same command plus --resume.
+# the exact command, configuration, history and wall time. Checkpoints go to $CKPT (every 450
+# steps; the shipped runs were made when --checkpoint-every counted epochs: 10); a stopped run
+# continues with the same command plus --resume.
 #
 # Data: the independent SM pair (perimag-like tracer; the default --sm-pair), training mixtures
 # drawn anew every epoch (--fresh-mixtures). Settings that differ from the paper's (lr 1e-4
@@ -18,7 +19,7 @@ set -euo pipefail
 OUT=${OUT:-resources}
 CKPT=${CKPT:-runs/contrastive}
 RUNS=${RUNS:-all}
-common=(--threads 1 --seed 0 --sm-seed 0 --device cpu --checkpoint-dir "$CKPT" --checkpoint-every 10
+common=(--threads 1 --seed 0 --sm-seed 0 --device cpu --checkpoint-dir "$CKPT" --checkpoint-every 450
         --loss relative --lr 3e-4 --lr-schedule cosine --fresh-mixtures --quiet)
 rec=(--mixtures 300 --recovery-mixtures 300)
 con=(--mixtures 1500 --single-fraction 0.5 --blob-fraction 0.1 --digit-fraction 0.25)

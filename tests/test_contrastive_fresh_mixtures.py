@@ -78,19 +78,25 @@ def test_trainer_trains_each_epoch_on_that_epochs_draw_and_resumes_it(signal_set
     seen = []
     source = EpochMixtures(data, cfg.data)
 
-    def hook(epoch):
-        seen.append(epoch)
-        return source.epoch_data(epoch)
+    class Recording:
+        def train_set(self, phase, epoch):
+            seen.append((phase, epoch))
+            return source.train_set(phase, epoch)
 
-    tr = ContrastiveTrainer(data, cfg, checkpoint_dir=tmp_path, epoch_data=hook)
+    tr = ContrastiveTrainer(data, cfg, checkpoint_dir=tmp_path, epochs_from=Recording())
     for _ in tr.run():
         pass
-    assert seen == [0, 1, 2]
-    np.testing.assert_array_equal(tr.data.inputs, source.epoch_data(2).inputs)
-    # the default hook follows config.data.fresh_mixtures
-    assert ContrastiveTrainer(data, cfg).epoch_data is not None
+    assert [e for p, e in seen if p == "main"][-3:] == [0, 1, 2]
+    main2 = source.train_set("main", 2)
+    np.testing.assert_array_equal(main2.inputs, source.epoch_data(2).inputs)
+    np.testing.assert_array_equal(main2.indices, data.train)
+    # the default source follows config.data.fresh_mixtures
+    assert isinstance(ContrastiveTrainer(data, cfg).epochs_from, EpochMixtures)
     plain = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, fresh_mixtures=False))
-    assert ContrastiveTrainer(data, plain).epoch_data is None
+    assert not isinstance(ContrastiveTrainer(data, plain).epochs_from, EpochMixtures)
+    # pretraining keeps the fixed unlabelled set
+    pre = source.train_set("pretrain", 3)
+    np.testing.assert_array_equal(pre.indices, data.pretrain_train)
     # a run stopped mid-epoch and resumed equals the uninterrupted one
     ref = ContrastiveTrainer(data, cfg)
     for _ in ref.run():

@@ -418,7 +418,8 @@ class TaskData:
 class EpochMixtures:
     """Fresh training mixtures every epoch, reproducible from (``config.seed``, epoch).
 
-    The per-epoch data hook of :class:`~napari_mpi_dl.contrastive.train.ContrastiveTrainer`:
+    The trainer's epoch source (:meth:`train_set`, what
+    :class:`~napari_mpi_dl.contrastive.train.ContrastiveTrainer` asks once per epoch):
     :meth:`epoch_data` returns ``base`` with its *training* mixtures replaced by a new draw,
     the rest (single recovery pairs, validation samples, pretraining set, split indices) kept.
 
@@ -443,6 +444,16 @@ class EpochMixtures:
 
     def _rng(self, epoch: int) -> np.random.Generator:
         return np.random.default_rng([int(self.config.seed), 101, int(epoch)])
+
+    def train_set(self, phase: str, epoch: int):
+        """The trainer's :class:`~napari_mpi_dl.contrastive.train.EpochSource` interface: the
+        fixed pretraining split while pretraining, :meth:`epoch_data` of the main task."""
+        from napari_mpi_dl.contrastive.train import TrainSet  # the trainer's type (torch loaded)
+
+        if phase == "pretrain":
+            return TrainSet(self.base.pretrain, None, self.base.pretrain_train)
+        d = self.epoch_data(epoch)
+        return TrainSet(d.inputs, d.targets, d.train)
 
     def epoch_data(self, epoch: int) -> TaskData:
         """The task data of main-task epoch ``epoch`` (0-based)."""

@@ -599,7 +599,7 @@ def recovery_markdown(res: EvaluationResult) -> str:
 
 def write_results(res: EvaluationResult, out_dir: str | os.PathLike) -> dict[str, Path]:
     """Write the tables (CSV + Markdown), the goals, figures (PNG) and a JSON summary."""
-    from napari_mpi_dl.analysis.tables import dicts_to_csv, markdown_grid
+    from napari_mpi_dl.analysis.tables import markdown_grid, write_csv
     from napari_mpi_dl.contrastive import figures
     from napari_mpi_dl.io.atomic import write_text_atomic
 
@@ -607,14 +607,10 @@ def write_results(res: EvaluationResult, out_dir: str | os.PathLike) -> dict[str
     out.mkdir(parents=True, exist_ok=True)
     st, info = res.setup, res.info
     files = {
-        "recovery_csv": write_text_atomic(out / "recovery.csv", dicts_to_csv(
-            [r.as_dict() for r in res.recovery])),
-        "kaczmarz_csv": write_text_atomic(out / "recovery_kaczmarz.csv", dicts_to_csv(
-            [r.as_dict() for r in res.kaczmarz])),
-        "reconstruction_csv": write_text_atomic(out / "reconstruction.csv", dicts_to_csv(
-            [r.as_dict() for r in res.reconstruction])),
-        "phantoms_csv": write_text_atomic(out / "reconstruction_phantoms.csv", dicts_to_csv(
-            [r.as_dict() for r in res.phantoms_rows])),
+        "recovery_csv": write_csv(out / "recovery.csv", res.recovery),
+        "kaczmarz_csv": write_csv(out / "recovery_kaczmarz.csv", res.kaczmarz),
+        "reconstruction_csv": write_csv(out / "reconstruction.csv", res.reconstruction),
+        "phantoms_csv": write_csv(out / "reconstruction_phantoms.csv", res.phantoms_rows),
     }
     ty, tx = info.get("test_grid", ("?", "?"))
     cells = "mean +- std (median) over the columns"

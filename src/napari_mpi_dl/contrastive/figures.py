@@ -118,9 +118,3 @@ def figure_reconstruction(fig3: dict[str, Any], phantoms: dict[str, Any] | None,
                         k, f"direct {TITLES.get(k, k)}"), fontsize=9)
     fig.suptitle(fig3.get("title", "Direct reconstruction"))
     return _save(fig, path)
-
-
-def loss_label(setting: str, loss: str = "mse") -> str:
-    """Axis label of a training run's loss: what the run minimises, in order."""
-    main = {"mse": "MSE", "relative": "relative MSE"}.get(loss, loss)
-    return f"loss (NT-Xent, then {main})" if setting == "cl" else f"loss ({main})"

@@ -21,7 +21,6 @@ from napari_mpi_dl.physics.sm_signal import clean_system_matrix
 from napari_mpi_dl.physics.sm_simulation import SystemMatrixSimulation
 
 PHANTOM_FIELD = "/_napari_mpi_dl/phantom_mol_per_l"
-SYSTEM_MATRIX_FIELD = "/_napari_mpi_dl/system_matrix"
 
 
 def _operator(sim: SystemMatrixSimulation | None, sm, clean, progress):
