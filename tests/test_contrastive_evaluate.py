@@ -35,6 +35,10 @@ def test_rows_hold_every_method_metric_and_the_seen_held_out_split(result):
     assert rec["model"].scores.nrmse.mean_percent < rec["interpolation"].scores.nrmse.mean_percent
     for key in ("wo-cl", "cl"):
         assert rec[key].time_s_per_sm is not None and rec[key].time_s_per_sm > 0
+        # the shipped models: better than a straight line, and unlike the lookup they
+        # generalise to held-out positions
+        assert rec[key].scores.nrmse.mean_percent < rec["interpolation"].scores.nrmse.mean_percent
+        assert rec[key].held_out.nrmse.mean_percent < 0.6 * look.held_out.nrmse.mean_percent
     assert {r.key for r in result.kaczmarz} == {"inp", "wo-cl", "cl", "gt"}
     assert result.kaczmarz_row("gt").to_true_image_percent == pytest.approx(0.0, abs=1e-9)
     con = {r.key for r in result.reconstruction}
