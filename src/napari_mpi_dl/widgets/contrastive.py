@@ -542,5 +542,3 @@ class ContrastiveTrainDock(TrainingDock):
             self.ax.relim()
             self.ax.autoscale_view()
         self.canvas.draw_idle()
-
-    plot_curves = plot_losses
