@@ -16,30 +16,32 @@ from napari_mpi_dl.dcgan.weights import save_generator_weights  # noqa: E402
 
 
 def test_protocol_provider_registers_dc_gan(tmp_path, monkeypatch):
-    from napari_mpi_dl.analysis import protocol
-    from napari_mpi_dl.dcgan.protocol import METHOD_NAME, WEIGHTS_ENV
+    from napari_mpi_dl.analysis import methods, protocol
+    from napari_mpi_dl.dcgan.evaluation_adapter import METHOD_NAME, WEIGHTS_ENV, register_dcgan
 
     cfg = tiny_model_config()
     weights = save_generator_weights(tmp_path / "w.pt", ResnetGenerator(cfg.generator), cfg)
     monkeypatch.setenv(WEIGHTS_ENV, str(weights))
-    assert "napari_mpi_dl.dcgan.protocol" in protocol.OPTIONAL_PROVIDERS
-    assert protocol.load_optional_providers(["napari_mpi_dl.dcgan.protocol"]) == []
-    assert METHOD_NAME in protocol.registered_methods()
-    result = protocol.run_protocol(protocol.ProtocolConfig(gaps_mm=(2.2,),
-                                                           methods=("native", METHOD_NAME)))
+    with methods.REGISTRY.restored():
+        assert methods.load_providers([register_dcgan]) == []
+        assert methods.get(METHOD_NAME).label == "DC_GAN (no PSF)"
+        result = protocol.run_protocol(protocol.ProtocolConfig(gaps_mm=(2.2,),
+                                                               methods=("native", METHOD_NAME)))
+    assert METHOD_NAME not in methods.available()
     row = [r for r in result.rows if r.method == METHOD_NAME][0]
     assert np.isfinite(row.psnr_db) and np.isfinite(row.ssim)
     assert result.images[(2.2, METHOD_NAME)].shape == (101, 101)
 
 
 def test_protocol_provider_is_skipped_with_a_message_for_bad_weights(tmp_path, monkeypatch):
-    from napari_mpi_dl.analysis import protocol
-    from napari_mpi_dl.dcgan.protocol import WEIGHTS_ENV
+    from napari_mpi_dl.analysis import methods
+    from napari_mpi_dl.dcgan.evaluation_adapter import WEIGHTS_ENV, register_dcgan
 
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"xx")
     monkeypatch.setenv(WEIGHTS_ENV, str(bad))
-    messages = protocol.load_optional_providers(["napari_mpi_dl.dcgan.protocol"])
+    with methods.REGISTRY.restored():
+        messages = methods.load_providers([register_dcgan])
     assert len(messages) == 1 and "corrupted" in messages[0]
 
 

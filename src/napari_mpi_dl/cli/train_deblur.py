@@ -48,8 +48,11 @@ def register(tasks) -> None:
                       help="with --generate: phantoms used for domain Y (default N/2)")
     data.add_argument("--snr-db", type=_snr, default=30.0,
                       help="with --generate: also add noisy X natives at this SNR ('none': off)")
-    data.add_argument("--rl-iterations", type=int, default=200,
-                      help="with --generate: Richardson-Lucy iterations for domain Y")
+    from napari_mpi_dl.dcgan.data import Y_REFERENCE_RL_ITERATIONS
+
+    data.add_argument("--rl-iterations", type=int, default=Y_REFERENCE_RL_ITERATIONS,
+                      help="with --generate: Richardson-Lucy iterations for domain Y (fixed "
+                           "count, no early stop)")
     data.add_argument("--no-noisy", action="store_true",
                       help="with --data: do not add /native_noisy images to domain X")
     data.add_argument("--save-data", metavar="FILE.npz",

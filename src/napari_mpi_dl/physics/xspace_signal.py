@@ -32,7 +32,7 @@ it; a PSF much sharper than a pixel is evaluated directly. The convolution along
 is done by a real FFT of even length ``>= 2 ny - 1`` (no wrap-around; the even kernel has a real
 spectrum, a DCT-I), the fast axis by small matrix products. Voltages equal the straightforward
 loop over every time sample and every pixel
-(:func:`napari_mpi_dl.physics.xspace_reference.reference_voltages`) to float32 rounding; the
+(:func:`napari_mpi_dl.references.xspace_signal.reference_voltages`) to float32 rounding; the
 image equals velocity compensation and gridding of those voltages to 1e-5 of its maximum (tested;
 measured 3e-7 to 6e-7).
 """

@@ -1,6 +1,7 @@
 """Straightforward reference for the signal-level simulation: one Python iteration per time
 sample, evaluating the Langevin tensor over the whole grid (the way published Python x-space
-frameworks do it). Used by tests and benchmarks to prove :mod:`xspace_signal`; slow by design.
+frameworks do it). Used by tests and benchmarks to prove
+:mod:`napari_mpi_dl.physics.xspace_signal`; slow by design.
 """
 
 from __future__ import annotations
