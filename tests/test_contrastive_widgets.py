@@ -111,14 +111,16 @@ def test_training_dock_runs_plots_saves_and_stops(make_napari_viewer, qtbot, fil
     dock.batch.setValue(16)
     dock.device.setCurrentText("cpu")
     dock.sm_path.setText(str(files["folder"] / "train.mdf"))
-    plain = dock.request
-    dock.request = lambda: {**plain(), "model": TINY}  # a small encoder keeps the test fast
+    dock.model_config = TINY  # a small encoder keeps the test fast
     worker = dock.start()
     assert dock.start_button.text() == "Stop"
     with qtbot.waitSignal(worker.finished, timeout=TIMEOUT_MS):
         pass
     assert dock.start_button.text() == "Start"
     assert dock.trainer.finished and len(dock.curves) == 3  # 1 pretraining + 2 main epochs
+    # the run is the command line's (contrastive.run): the SM's path is the data's source
+    assert dock.trainer.data.info["source"] == str(files["folder"] / "train.mdf")
+    assert dock.trainer.config.model.filters == TINY.filters
     assert dock.progress.value() == 100
     assert dock.save_weights(tmp_path / "w.pt").is_file()
 

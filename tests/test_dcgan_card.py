@@ -44,7 +44,7 @@ def _tubes_y_scan(shape=(101, 101), sigma_along=(2.0, 4.6)):
 def test_card_round_trips_through_json_and_a_weights_file(tmp_path):
     from napari_mpi_dl.dcgan.config import ModelConfig
     from napari_mpi_dl.dcgan.networks import ResnetGenerator
-    from napari_mpi_dl.dcgan.train import save_generator_weights
+    from napari_mpi_dl.dcgan.weights import save_generator_weights
 
     card = ModelCard(pixel_mm=(0.25, 0.2), pixel_mm_range=(0.1, 0.6), image_shape=(64, 80),
                      fov_mm=(16, 16), scan_modes=("x", "isotropic"),

@@ -12,7 +12,7 @@ torch = pytest.importorskip("torch")
 from dcgan_helpers import tiny_model_config  # noqa: E402
 
 from napari_mpi_dl.dcgan.networks import ResnetGenerator  # noqa: E402
-from napari_mpi_dl.dcgan.train import save_generator_weights  # noqa: E402
+from napari_mpi_dl.dcgan.weights import save_generator_weights  # noqa: E402
 
 
 def test_protocol_provider_registers_dc_gan(tmp_path, monkeypatch):

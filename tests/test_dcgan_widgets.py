@@ -13,7 +13,7 @@ from dcgan_helpers import blobs, tiny_domains, tiny_model_config  # noqa: E402
 
 from napari_mpi_dl.dcgan.data import save_domains  # noqa: E402
 from napari_mpi_dl.dcgan.networks import ResnetGenerator  # noqa: E402
-from napari_mpi_dl.dcgan.train import save_generator_weights  # noqa: E402
+from napari_mpi_dl.dcgan.weights import save_generator_weights  # noqa: E402
 
 TIMEOUT_MS = 60_000
 

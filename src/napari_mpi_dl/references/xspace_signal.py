@@ -14,13 +14,13 @@ from napari_mpi_dl.physics.particle import (
     langevin_derivative,
     langevin_over_xi,
 )
+from napari_mpi_dl.physics.sampling import samples_per_period_for
 from napari_mpi_dl.physics.settings import XSpaceSettings
 from napari_mpi_dl.physics.trajectory import cartesian_trajectory_for
 from napari_mpi_dl.physics.xspace_signal import (
     COIL_SENSITIVITY_T_PER_A,
     PARTICLES_PER_M3_PER_UNIT,
     SLICE_THICKNESS_M,
-    samples_per_period_for,
 )
 
 

@@ -239,6 +239,10 @@ def warm_up(modules: tuple[str, ...], on_done: Callable | None = None,
     def job():
         import importlib
 
+        if "torch" in modules:
+            from napari_mpi_dl._torch_libraries import import_torch
+
+            import_torch()  # the slow dlopen without the GIL: no viewer stall
         for name in modules:
             importlib.import_module(name)
         if then is not None:

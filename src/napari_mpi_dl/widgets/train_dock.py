@@ -10,8 +10,6 @@ touched from the worker thread. torch is imported only when the dock is created.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from qtpy.QtWidgets import QComboBox, QDoubleSpinBox, QFormLayout, QLineEdit, QSpinBox
 
@@ -58,17 +56,14 @@ def _training_run(request: dict):
     else:
         n = request["n_phantoms"]
         yield "status", f"simulating {n} MNIST training phantoms ..."
-        box: list = []
-
-        def progress(done, total):
-            box.append((done, total))
-
-        domains = dcdata.generate_domains(n, seed=request["train"].seed, progress=progress)
+        domains = dcdata.generate_domains(n, seed=request["train"].seed)
 
     train_cfg = request["train"]
     if request.get("epochs") is not None:
-        smaller = min(len(domains.x), len(domains.y))
-        steps = max(1, math.ceil(request["epochs"] * smaller / train_cfg.batch_size))
+        from napari_mpi_dl.training.trainer import steps_for_epochs
+
+        steps = steps_for_epochs(request["epochs"], min(len(domains.x), len(domains.y)),
+                                 train_cfg.batch_size)
         train_cfg = dataclasses.replace(train_cfg, steps=steps)
     trainer = DCGANTrainer(domains, request["model"], train_cfg,
                            checkpoint_dir=request.get("checkpoint_dir"))
