@@ -138,3 +138,27 @@ def test_training_dock_runs_plots_saves_and_stops(make_napari_viewer, qtbot, fil
         pass
     assert stopped and dock.trainer.step < dock.trainer.total_steps
     assert dock.status.text() == "stopped"
+
+
+def test_training_docks_open_without_the_canvas_and_draw_it_after_the_warm_up(
+        make_napari_viewer, qtbot):
+    """matplotlib is imported in the warm-up worker: the docks open without their loss canvas,
+    which appears when the warm-up ends; the contrastive axis names the chosen losses."""
+    from napari_mpi_dl.widgets.contrastive import ContrastiveTrainDock
+    from napari_mpi_dl.widgets.train_dock import TrainDock
+
+    viewer = make_napari_viewer()
+    for cls in (TrainDock, ContrastiveTrainDock):
+        dock = cls(viewer)
+        assert dock.canvas is None and dock.plot_box.layout().count() == 0
+        dock.plot_losses()  # before the warm-up: nothing to draw on, no error
+        qtbot.waitUntil(lambda d=dock: d.canvas is not None, timeout=TIMEOUT_MS)
+        assert dock.plot_box.layout().itemAt(0).widget() is dock.canvas
+    dock.pretrain.setChecked(True)
+    dock.loss.setCurrentText("relative")
+    dock.plot_losses()
+    assert dock.ax.get_ylabel() == "loss (NT-Xent, then relative MSE)"
+    dock.pretrain.setChecked(False)
+    dock.loss.setCurrentText("mse")
+    dock.plot_losses()
+    assert dock.ax.get_ylabel() == "loss (MSE)"

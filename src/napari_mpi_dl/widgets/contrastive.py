@@ -38,6 +38,7 @@ from qtpy.QtWidgets import (
 from napari_mpi_dl.napari_io.units import mm_units
 from napari_mpi_dl.widgets._jobs import Step
 from napari_mpi_dl.widgets._training_dock import (
+    PLOT_MODULES,
     TrainingDock,
     WorkerWidget,
     browse_row,
@@ -431,7 +432,8 @@ class ContrastiveTrainDock(TrainingDock):
     FIGURE_KWARGS = {"dpi": 72}  # fixed layout (tight_layout on every redraw stalled the viewer)
     SAVE_NAME = "contrastive_weights.pt"
 
-    WARM_UP = ("torch", "napari_mpi_dl.contrastive.train", "napari_mpi_dl.contrastive.data")
+    WARM_UP = ("torch", "napari_mpi_dl.contrastive.train", "napari_mpi_dl.contrastive.data",
+               *PLOT_MODULES)
 
     def __init__(self, napari_viewer) -> None:
         super().__init__(napari_viewer)
@@ -470,7 +472,6 @@ class ContrastiveTrainDock(TrainingDock):
                                                   "MDF files (*.mdf *.h5 *.hdf5)"))
         self._add_run_rows(form)
         self._assemble(form)
-        self._setup_axes()
         self._start_warm_up()
 
     def request(self) -> dict:
@@ -515,11 +516,17 @@ class ContrastiveTrainDock(TrainingDock):
                           translate=tuple(float(v) for v in origin))
         return kwargs
 
+    def loss_label(self) -> str:
+        """Loss-axis label of the chosen setting: the CL run's pretraining loss is NT-Xent."""
+        loss = {"mse": "MSE", "relative": "relative MSE"}.get(self.loss.currentText(),
+                                                               self.loss.currentText())
+        return f"loss (NT-Xent, then {loss})" if self.pretrain.isChecked() else f"loss ({loss})"
+
     def _setup_axes(self) -> None:
         """Persistent lines and a fixed layout: a redraw only replaces the lines' data."""
         self.figure.subplots_adjust(left=0.2, right=0.97, top=0.95, bottom=0.2)
         self.ax.set_xlabel("step", fontsize=8)
-        self.ax.set_ylabel("loss (NT-Xent, then MSE)", fontsize=8)
+        self.ax.set_ylabel(self.loss_label(), fontsize=8)
         self.ax.tick_params(labelsize=7)
         self.ax.set_yscale("log")
         self._lines = {
@@ -531,8 +538,9 @@ class ContrastiveTrainDock(TrainingDock):
 
     def plot_losses(self) -> None:
         """Redraw the per-step training loss and the per-epoch training / validation losses."""
-        if not hasattr(self, "_lines"):
-            self._setup_axes()
+        if self.canvas is None:
+            return  # drawn once the warm-up has imported matplotlib (see ensure_canvas)
+        self.ax.set_ylabel(self.loss_label(), fontsize=8)
         steps = self.steps[:: max(1, len(self.steps) // 500)]
         self._lines["step"].set_data([s for s, _ in steps], [v for _, v in steps])
         for key in ("val", "train"):
