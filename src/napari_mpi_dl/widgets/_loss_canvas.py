@@ -47,6 +47,7 @@ class LossCanvas(QLabel):
         self._pending: Draw | None = None
         self._future = None
         self.renders = 0
+        self.render_thread: str | None = None  # the thread that drew the last picture
         self.last_error: BaseException | None = None
         self._rendered.connect(self._show)
 
@@ -65,6 +66,9 @@ class LossCanvas(QLabel):
 
     # -- worker thread -------------------------------------------------------------------------
     def _render(self, draw: Draw) -> None:
+        import threading
+
+        self.render_thread = threading.current_thread().name
         try:
             if self._figure is None:
                 from matplotlib.backends.backend_agg import FigureCanvasAgg
