@@ -122,6 +122,11 @@ def test_live_update_while_dragging_and_layer_changes(viewer_with_tubes, qtbot):
     _flush(qtbot, widget)
     assert [r["layer"] for r in widget.table_records()] == ["phantom"]
     assert len(widget.plotted()) == 1
+    # the plot is drawn off the GUI thread and arrives as a picture with the remaining curve
+    qtbot.waitUntil(lambda: widget.plot_canvas.renders >= 1 and not widget.plot_canvas.busy,
+                    timeout=20_000)
+    assert widget.plot_canvas.last_error is None
+    assert [line.get_label() for line in widget.plot_canvas.ax.lines] == ["line 1: phantom"]
 
 
 def test_bad_layers_and_lines_give_notes_not_crashes(make_napari_viewer, qtbot):

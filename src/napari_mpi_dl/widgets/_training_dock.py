@@ -191,9 +191,9 @@ class TrainingDock(WorkerWidget):
         self.save_button.clicked.connect(self._save_dialog)
 
         # matplotlib draws in a worker thread; the GUI thread only shows the picture
-        from napari_mpi_dl.widgets._loss_canvas import LossCanvas
+        from napari_mpi_dl.widgets._agg_canvas import AggCanvas
 
-        self.loss_canvas = LossCanvas(self._setup_axes, figure_kwargs=self.FIGURE_KWARGS)
+        self.loss_canvas = AggCanvas(self._setup_axes, figure_kwargs=self.FIGURE_KWARGS)
         # Per report, the preview layer and napari's activity bar each cost the main thread tens
         # of ms: they are updated one per event-loop turn, the newest value only.
         self._pending_visuals: dict = {}
