@@ -102,27 +102,30 @@ class _Context:
         self.settings = settings
 
 
-def score(weights: str | None, scenarios=VALIDATION_SCENARIOS) -> dict:
+def _validation(scenarios):
+    """{scenario: (phantoms, natives)} of the validation sets (simulated once)."""
+    from napari_mpi_dl.analysis.scenarios import get_scenario, validation_set
+
+    return {name: validation_set(get_scenario(name), n_digits=VALIDATION_DIGITS, seed=0)
+            for name in scenarios}
+
+
+def score(weights: str | None, sets: dict) -> dict:
     """Validation metrics of DC_GAN (weights; None = shipped) and of the native image."""
     import warnings
 
     from napari_mpi_dl.analysis.metrics import image_metrics
     from napari_mpi_dl.analysis.profiles import DEFAULT_DIP_THRESHOLD, sample_profile
     from napari_mpi_dl.analysis.protocol import peaks_at_tubes, profile_verdict
-    from napari_mpi_dl.analysis.scenarios import (
-        VALIDATION_GAPS_MM,
-        get_scenario,
-        validation_set,
-    )
+    from napari_mpi_dl.analysis.scenarios import VALIDATION_GAPS_MM, get_scenario
     from napari_mpi_dl.dcgan.card import CardWarning
     from napari_mpi_dl.dcgan.protocol import make_method
     from napari_mpi_dl.phantoms.two_tube import DEFAULT_TUBE_DIAMETER_MM, two_tube_geometry
 
     fn = make_method(weights, device="cpu", num_threads=1)
     out = {}
-    for name in scenarios:
+    for name, (phantoms, natives) in sets.items():
         sc = get_scenario(name)
-        phantoms, natives = validation_set(sc, n_digits=VALIDATION_DIGITS, seed=0)
         layer = sc.grid.layer_kwargs()
         rows = {"native": [], "dcgan": []}
         tubes = {"native": [], "dcgan": []}
@@ -158,12 +161,15 @@ def score(weights: str | None, scenarios=VALIDATION_SCENARIOS) -> dict:
     return out
 
 
-def evaluate(run: Path, out_dir: Path, arms=ARMS) -> None:
-    results = {"shipped": score(None)}
+def evaluate(run: Path, out_dir: Path, arms=ARMS, extra: dict | None = None) -> None:
+    sets = _validation(VALIDATION_SCENARIOS)
+    results = {"shipped": score(None, sets)}
+    for name, w in (extra or {}).items():
+        results[name] = score(str(w), sets)
     for arm in arms:
         w = run / arm / "dcgan_weights.pt"
         if w.is_file():
-            results[arm] = score(str(w))
+            results[arm] = score(str(w), sets)
             info = json.loads((run / arm / "dcgan_weights.json").read_text())
             results[arm]["_train"] = {k: info.get(k) for k in ("steps", "wall_time_s",
                                                                "command", "hardware")}
@@ -180,6 +186,9 @@ def evaluate(run: Path, out_dir: Path, arms=ARMS) -> None:
         }
     candidates = [a for a in arms if a in summary and summary[a]["merged"] == 0] or \
         [a for a in arms if a in summary]
+    shipped = summary["shipped"]
+    for sm in summary.values():
+        sm["vs_shipped_psnr_db"] = round(sm["mean_psnr_db"] - shipped["mean_psnr_db"], 2)
     winner = max(candidates, key=lambda a: summary[a]["mean_psnr_db"]) if candidates else None
     record = {"validation_scenarios": list(VALIDATION_SCENARIOS),
               "validation_digits": VALIDATION_DIGITS, "summary": summary, "winner": winner,
@@ -234,6 +243,8 @@ def main(argv=None) -> int:
     a.add_argument("run", type=Path)
     a.add_argument("--out", type=Path, default=Path("docs/results/dcgan"))
     a.add_argument("--arms", default=",".join(ARMS))
+    a.add_argument("--extra", action="append", default=[], metavar="NAME=WEIGHTS",
+                   help="another model to score beside the arms (e.g. a longer fine-tune)")
     args = p.parse_args(argv)
     if args.cmd == "prepare-x":
         prepare_x(args.run)
@@ -242,7 +253,8 @@ def main(argv=None) -> int:
     elif args.cmd == "command":
         print(train_command(args.run, args.arm, args.steps, args.time_limit_min))
     else:
-        evaluate(args.run, args.out, tuple(a for a in args.arms.split(",") if a))
+        extra = dict(e.split("=", 1) for e in args.extra)
+        evaluate(args.run, args.out, tuple(a for a in args.arms.split(",") if a), extra)
     return 0
 
 
