@@ -14,7 +14,9 @@ variant once, so that load on a shared machine hits all alike):
 * data: sampling a batch from precomputed domains (today) vs simulating a realistic native on
   the fly (:mod:`napari_mpi_dl.dcgan.realistic_data`, simulator cached) per image.
 
-Reported: median seconds per step over the repeats, steps/s and images/s, ratios to ``today``.
+Reported: median seconds per step over the repeats, steps/s and images/s, ratios to ``today``;
+also the process CPU time per step (all threads), which on a shared, loaded machine is the
+steadier measure of the work a variant needs (wall time there mostly measures the other jobs).
 
     python benchmarks/bench_dcgan_throughput.py --threads 1 --steps 10 --repeats 5
     python benchmarks/bench_dcgan_throughput.py --threads 2 --variants today,batch4 --json r.json
@@ -96,19 +98,25 @@ def bench(threads: int, steps: int, repeats: int, variants) -> dict:
         except Exception as exc:  # noqa: BLE001 - a variant that cannot run is reported
             out["variants"][v] = {"error": f"{type(exc).__name__}: {str(exc)[:300]}"}
     times = {v: [] for v in trainers}
+    cpu = {v: [] for v in trainers}
     for _ in range(repeats):
         for v, (tr, _, _) in trainers.items():
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             for _ in range(steps):
                 tr.train_step()
             times[v].append((time.perf_counter() - t0) / steps)
+            cpu[v].append((time.process_time() - c0) / steps)
     base = statistics.median(times["today"]) if "today" in times else None
+    base_cpu = statistics.median(cpu["today"]) if "today" in cpu else None
     for v, (_, batch, compile_s) in trainers.items():
         med = statistics.median(times[v])
         out["variants"][v] = {
             "batch_size": batch, "median_s_per_step": round(med, 4),
             "steps_per_s": round(1 / med, 2), "images_per_s": round(batch / med, 2),
             "images_per_s_vs_today": None if base is None else round(base * batch / med, 2),
+            "median_cpu_s_per_step": round(statistics.median(cpu[v]), 4),
+            "cpu_images_per_s_vs_today": None if base_cpu is None else round(
+                base_cpu * batch / statistics.median(cpu[v]), 2),
             "compile_s": None if compile_s is None else round(compile_s, 1),
             "all_s_per_step": [round(t, 4) for t in times[v]]}
     out["data"] = bench_data(repeats=max(5, repeats), domains=domains)
