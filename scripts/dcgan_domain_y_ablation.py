@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-ARMS = ("rl-model", "rl-measured", "native-high")
+ARMS = ("rl-model", "rl-measured", "native-high", "rl-ideal")
 VALIDATION_SCENARIOS = ("ideal", "noise-30db", "relaxation-30db", "relaxation-mild",
                         "polydisperse", "gradient-error", "y-scan")
 N_X, N_Y = 400, 200

@@ -22,7 +22,10 @@ draws, noise-free natives:
   with the drawn physics (relaxation and gradient error included) at 30 dB
   (:func:`~napari_mpi_dl.recon.psf_models.measured_psf`);
 * ``"native-high"``: natives at the high gradient (6 T/m, same tracer, relaxation and relative
-  gradient error).
+  gradient error);
+* ``"rl-ideal"``: Richardson-Lucy of *ideal* natives (25 nm, adiabatic, exact gradient, drawn
+  scan mode) with their exact PSF: sharp references free of the mismatch, as in the shipped
+  model's data (only domain X is realistic).
 
 Phantoms are MNIST *training* digits; the first :data:`RESERVED_DIGITS` training digits are
 never drawn (the validation digits of :func:`napari_mpi_dl.analysis.scenarios.validation_set`
@@ -46,7 +49,7 @@ RELAXATION_TIMES_S: tuple[float, ...] = (0.0, 1e-6, 3e-6)
 GRADIENT_ERRORS: tuple[float, ...] = (-0.15, 0.0, 0.1)
 SNR_DB: tuple[float, float] = (20.0, 40.0)
 SCAN_MODES: tuple[str, ...] = ("x", "y")
-Y_KINDS: tuple[str, ...] = ("rl-model", "rl-measured", "native-high")
+Y_KINDS: tuple[str, ...] = ("rl-model", "rl-measured", "native-high", "rl-ideal")
 #: SNR (dB) of the point-source scan of the measured PSF.
 MEASURED_PSF_SNR_DB = 30.0
 #: The first MNIST training digits, reserved for validation (never a training phantom).
@@ -171,31 +174,35 @@ class _Physics:
         self._sims: dict = {}
         self._kernels: dict = {}
 
-    def settings(self, d: ImageDraw, *, high: bool = False):
+    def settings(self, d: ImageDraw, *, high: bool = False, ideal: bool = False):
         from napari_mpi_dl.physics.presets import HIGH_GRADIENT_T_PER_M
         from napari_mpi_dl.physics.settings import XSpaceSettings
 
         base = XSpaceSettings(scan_mode=d.scan_mode)
+        if ideal:
+            return base
         if high:
             base = base.replace(gradient_t_per_m=HIGH_GRADIENT_T_PER_M)
         return self.config.draws.apply(base, d.combo)
 
-    def simulator(self, d: ImageDraw, *, high: bool = False):
+    def simulator(self, d: ImageDraw, *, high: bool = False, ideal: bool = False):
         from napari_mpi_dl.physics.native import NativeSimulator
 
-        key = (d.combo, d.scan_mode, high)
+        key = ("ideal", d.scan_mode) if ideal else (d.combo, d.scan_mode, high)
         if key not in self._sims:
-            self._sims[key] = NativeSimulator(self.settings(d, high=high))
+            self._sims[key] = NativeSimulator(self.settings(d, high=high, ideal=ideal))
         return self._sims[key]
 
     def kernel(self, d: ImageDraw, kind: str) -> np.ndarray:
         from napari_mpi_dl.recon.psf_models import measured_psf, model_psf
 
-        key = (d.combo, d.scan_mode, kind)
+        ideal = kind == "rl-ideal"
+        key = ("ideal", d.scan_mode) if ideal else (d.combo, d.scan_mode, kind)
         if key not in self._kernels:
-            s = self.settings(d)
-            self._kernels[key] = (model_psf(s) if kind == "rl-model" else measured_psf(
-                s, snr_db=MEASURED_PSF_SNR_DB, seed=int(self.config.seed) + 5000))
+            s = self.settings(d, ideal=ideal)
+            self._kernels[key] = (
+                model_psf(s) if kind in ("rl-model", "rl-ideal") else measured_psf(
+                    s, snr_db=MEASURED_PSF_SNR_DB, seed=int(self.config.seed) + 5000))
         return self._kernels[key]
 
 
@@ -219,7 +226,8 @@ def simulate_domain(config: RealisticConfig, domain: str, phantoms: np.ndarray, 
     for (_, mode), idx in _grouped(draws):
         d = draws[idx[0]]
         high = domain == "y" and config.y_kind == "native-high"
-        images = physics.simulator(d, high=high).simulate(phantoms[idx])
+        ideal = domain == "y" and config.y_kind == "rl-ideal"
+        images = physics.simulator(d, high=high, ideal=ideal).simulate(phantoms[idx])
         for j, i in enumerate(idx):
             im = images[j]
             if domain == "x" and draws[i].snr_db is not None:
@@ -254,6 +262,8 @@ def realistic_card(config: RealisticConfig):
         "rl-measured": f"Richardson-Lucy ({config.rl_iterations} iterations) with a measured "
                        f"PSF (point source, drawn physics, {MEASURED_PSF_SNR_DB:g} dB)",
         "native-high": "natives at 6 T/m (same tracer, relaxation and gradient error)",
+        "rl-ideal": f"Richardson-Lucy ({config.rl_iterations} iterations, exact PSF) of ideal "
+                    "natives (25 nm, adiabatic, exact gradient)",
     }[config.y_kind]
     return ModelCard(
         pixel_mm=px, pixel_mm_range=(min(px) / MAX_RESAMPLE_FACTOR,
