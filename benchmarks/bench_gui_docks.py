@@ -144,8 +144,8 @@ def _prepare(name: str, dock, viewer, folder: Path):
         return None
     files = _mdf_files(folder)
     if name == "mdf_reconstruction":
-        dock._sm_file.value = files["sm_path"]
-        dock._meas_file.value = files["meas_path"]
+        dock.sm_file.value = files["sm_path"]
+        dock.meas_file.value = files["meas_path"]
         return dock.run
     if name == "recover_sm":
         from napari_mpi_dl.napari_io.mdf_reader import read_mdf_layers

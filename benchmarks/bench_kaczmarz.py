@@ -69,12 +69,8 @@ def main(argv=None) -> None:
     parser.add_argument("--frames", type=int, default=32)
     args = parser.parse_args(argv)
 
-    from napari_mpi_dl.recon.kaczmarz import (
-        KaczmarzOperator,
-        kaczmarz,
-        kaczmarz_reference,
-        relative_lambda,
-    )
+    from napari_mpi_dl.recon.kaczmarz import KaczmarzOperator, kaczmarz, relative_lambda
+    from napari_mpi_dl.references.kaczmarz import kaczmarz_reference
 
     matrix, frames, rows = build_problem(args.frames)
     lam = relative_lambda(matrix, args.lam)

@@ -9,7 +9,7 @@ Part 1, per image at 101 x 101 (package defaults):
 * signal:   the signal-level operator (voltages of the samples, velocity compensation,
             gridding): model build once, then one image and a batch of 64.
 * reference: one Python iteration per time sample evaluating the Langevin tensor over the whole
-            grid (physics.xspace_reference), the way published Python x-space frameworks do it.
+            grid (references.xspace_signal), the way published Python x-space frameworks do it.
             Its cost is the same for every line, so it is timed on ``--reference-lines`` lines and
             scaled to the full image. The fast voltages are checked against it on those lines.
 
@@ -118,7 +118,7 @@ def child(kind: str, size: int, reference_lines: int) -> dict:
         per_image = _median_time(lambda: models[-1].image(phantom), 5)
         return {"one_off_s": t, "per_image_s": per_image}
     if kind == "reference":
-        from napari_mpi_dl.physics.xspace_reference import reference_voltages
+        from napari_mpi_dl.references.xspace_signal import reference_voltages
 
         t0 = time.perf_counter()
         reference_voltages(phantom, settings, lines=reference_lines)
@@ -162,8 +162,8 @@ def per_image_part(args) -> None:
 
     from napari_mpi_dl.physics.native import NativeSimulator
     from napari_mpi_dl.physics.settings import XSpaceSettings
-    from napari_mpi_dl.physics.xspace_reference import reference_voltages
     from napari_mpi_dl.physics.xspace_signal import CartesianXSpaceModel
+    from napari_mpi_dl.references.xspace_signal import reference_voltages
 
     settings = XSpaceSettings()  # 101 x 101, 20 mm, 25 nm, 1.35 T/m, x-scan, 808 samples/line
     phantom = _phantom((101, 101))

@@ -119,7 +119,7 @@ def score(weights: str | None, sets: dict) -> dict:
     from napari_mpi_dl.analysis.protocol import peaks_at_tubes, profile_verdict
     from napari_mpi_dl.analysis.scenarios import VALIDATION_GAPS_MM, get_scenario
     from napari_mpi_dl.dcgan.card import CardWarning
-    from napari_mpi_dl.dcgan.protocol import make_method
+    from napari_mpi_dl.dcgan.evaluation_adapter import make_method
     from napari_mpi_dl.phantoms.two_tube import DEFAULT_TUBE_DIAMETER_MM, two_tube_geometry
 
     fn = make_method(weights, device="cpu", num_threads=1)

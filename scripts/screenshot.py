@@ -84,7 +84,7 @@ def shoot_deblur(viewer, app, folder):
     viewer.dims.set_current_step(0, 3)
     dock = DeblurWidget(viewer)
     viewer.window.add_dock_widget(dock, name="Deblur (DC_GAN)", area="right")
-    dock._image.value = native
+    dock.image.value = native
     dock.run()
     _wait(app, dock)
     viewer.layers[0].visible = False
@@ -99,8 +99,8 @@ def shoot_deconvolution(viewer, app, folder):
     viewer.dims.set_current_step(0, 4)
     dock = DeconvolutionWidget(viewer)
     viewer.window.add_dock_widget(dock, name="Deconvolve", area="right")
-    dock._image.value = native
-    dock._method.value = "richardson-lucy"
+    dock.image.value = native
+    dock.method.value = "richardson-lucy"
     dock.run()
     _wait(app, dock)
     viewer.layers[0].visible = False
@@ -128,9 +128,9 @@ def shoot_mdf_reconstruction(viewer, app, folder):
     sm_path, meas_path = _mdf(folder)
     dock = ReconstructionWidget(viewer)
     viewer.window.add_dock_widget(dock, name="MDF reconstruction", area="right")
-    dock._sm_file.value = str(sm_path)
-    dock._meas_file.value = str(meas_path)
-    dock._iterations.value = 20
+    dock.sm_file.value = str(sm_path)
+    dock.meas_file.value = str(meas_path)
+    dock.iterations.value = 20
     dock.run()
     _wait(app, dock)
     from napari_mpi_dl.io.mdf_read import read_system_matrix

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from napari_mpi_dl.dcgan.card import shipped_card
-from napari_mpi_dl.dcgan.train import WEIGHTS_VERSION
+from napari_mpi_dl.dcgan.weights import WEIGHTS_VERSION
 from napari_mpi_dl.io.atomic import atomic_path
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "src/napari_mpi_dl/resources/dcgan_weights.pt"

@@ -11,7 +11,7 @@ from dcgan_helpers import tiny_model_config  # noqa: E402
 from napari_mpi_dl.dcgan.config import GeneratorConfig  # noqa: E402
 from napari_mpi_dl.dcgan.inference import load_deblurrer  # noqa: E402
 from napari_mpi_dl.dcgan.networks import ResnetGenerator  # noqa: E402
-from napari_mpi_dl.dcgan.train import save_generator_weights  # noqa: E402
+from napari_mpi_dl.dcgan.weights import save_generator_weights  # noqa: E402
 from napari_mpi_dl.training.checkpoint import (  # noqa: E402
     CheckpointError,
     load_checkpoint,

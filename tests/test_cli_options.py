@@ -39,3 +39,16 @@ def test_old_spellings_still_parse_to_the_same_value():
     for flag in ("--threads", "--workers"):
         args = parser.parse_args(["sm", "simulate", "-o", "sm.mdf", flag, "2"])
         assert args.workers == 2
+
+
+def test_richardson_lucy_iteration_defaults_come_from_their_one_constant():
+    """The deconvolution default (early stopping) and DC_GAN's domain-Y recipe (fixed count)
+    are two named constants, each used by its command instead of a literal."""
+    from napari_mpi_dl.dcgan.data import Y_REFERENCE_RL_ITERATIONS
+    from napari_mpi_dl.recon.deconvolution import DEFAULT_RL_ITERATIONS
+
+    parser = build_parser()
+    args = parser.parse_args(["deconvolve", "in.tif", "-o", "out.tif"])
+    assert args.iterations == DEFAULT_RL_ITERATIONS == 800
+    args = parser.parse_args(["train", "deblur", "--generate", "8", "-o", "run"])
+    assert args.rl_iterations == Y_REFERENCE_RL_ITERATIONS == 200

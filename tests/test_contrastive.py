@@ -543,7 +543,7 @@ def test_reconstruct_measurement_from_an_mdf_measurement(tiny_weights, sim_sm):
 
 def test_weights_files_are_compressed_and_damage_is_reported(tiny_weights, tmp_path):
     from napari_mpi_dl.contrastive.inference import load_model
-    from napari_mpi_dl.contrastive.train import ZLIB_MAGIC
+    from napari_mpi_dl.contrastive.weights import ZLIB_MAGIC
     from napari_mpi_dl.training.checkpoint import CheckpointError
 
     data = tiny_weights["recovery"].read_bytes()

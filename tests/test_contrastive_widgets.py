@@ -111,14 +111,16 @@ def test_training_dock_runs_plots_saves_and_stops(make_napari_viewer, qtbot, fil
     dock.batch.setValue(16)
     dock.device.setCurrentText("cpu")
     dock.sm_path.setText(str(files["folder"] / "train.mdf"))
-    plain = dock.request
-    dock.request = lambda: {**plain(), "model": TINY}  # a small encoder keeps the test fast
+    dock.model_config = TINY  # a small encoder keeps the test fast
     worker = dock.start()
     assert dock.start_button.text() == "Stop"
     with qtbot.waitSignal(worker.finished, timeout=TIMEOUT_MS):
         pass
     assert dock.start_button.text() == "Start"
     assert dock.trainer.finished and len(dock.curves) == 3  # 1 pretraining + 2 main epochs
+    # the run is the command line's (contrastive.run): the SM's path is the data's source
+    assert dock.trainer.data.info["source"] == str(files["folder"] / "train.mdf")
+    assert dock.trainer.config.model.filters == TINY.filters
     assert dock.progress.value() == 100
     assert dock.save_weights(tmp_path / "w.pt").is_file()
 
@@ -136,3 +138,27 @@ def test_training_dock_runs_plots_saves_and_stops(make_napari_viewer, qtbot, fil
         pass
     assert stopped and dock.trainer.step < dock.trainer.total_steps
     assert dock.status.text() == "stopped"
+
+
+def test_training_docks_open_without_the_canvas_and_draw_it_after_the_warm_up(
+        make_napari_viewer, qtbot):
+    """matplotlib is imported in the warm-up worker: the docks open without their loss canvas,
+    which appears when the warm-up ends; the contrastive axis names the chosen losses."""
+    from napari_mpi_dl.widgets.contrastive import ContrastiveTrainDock
+    from napari_mpi_dl.widgets.train_dock import TrainDock
+
+    viewer = make_napari_viewer()
+    for cls in (TrainDock, ContrastiveTrainDock):
+        dock = cls(viewer)
+        assert dock.canvas is None and dock.plot_box.layout().count() == 0
+        dock.plot_losses()  # before the warm-up: nothing to draw on, no error
+        qtbot.waitUntil(lambda d=dock: d.canvas is not None, timeout=TIMEOUT_MS)
+        assert dock.plot_box.layout().itemAt(0).widget() is dock.canvas
+    dock.pretrain.setChecked(True)
+    dock.loss.setCurrentText("relative")
+    dock.plot_losses()
+    assert dock.ax.get_ylabel() == "loss (NT-Xent, then relative MSE)"
+    dock.pretrain.setChecked(False)
+    dock.loss.setCurrentText("mse")
+    dock.plot_losses()
+    assert dock.ax.get_ylabel() == "loss (MSE)"

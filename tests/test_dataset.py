@@ -8,7 +8,7 @@ import pytest
 
 from napari_mpi_dl import datasets as ds
 from napari_mpi_dl.cli.main import main
-from napari_mpi_dl.io.dataset import read_dataset
+from napari_mpi_dl.datasets import generate, read_dataset
 from napari_mpi_dl.phantoms.mnist import mnist_labels, mnist_phantoms
 from napari_mpi_dl.physics.grid import ImageGrid
 from napari_mpi_dl.physics.native import simulate_native
@@ -80,7 +80,7 @@ def test_result_does_not_depend_on_workers_chunks_or_executor(tmp_path, mnist_se
 
 def test_interrupted_generation_leaves_no_file(tmp_path, mnist_set, monkeypatch):
     calls = []
-    real = ds.simulate_chunk
+    real = generate.simulate_chunk
 
     def interrupted(phantoms, start, config):
         calls.append(start)
@@ -88,7 +88,7 @@ def test_interrupted_generation_leaves_no_file(tmp_path, mnist_set, monkeypatch)
             raise KeyboardInterrupt
         return real(phantoms, start, config)
 
-    monkeypatch.setattr(ds, "simulate_chunk", interrupted)
+    monkeypatch.setattr(generate, "simulate_chunk", interrupted)
     target = tmp_path / "d.h5"
     with pytest.raises(KeyboardInterrupt):
         ds.generate_dataset(target, mnist_set, _config(workers=1))
@@ -179,3 +179,24 @@ def test_cli_two_tube_and_files(tmp_path, capsys):
     assert main(["dataset", "two-tube", "--no-progress", "-o", str(out)]) == 2  # exists
     assert "overwrite" in capsys.readouterr().err
     assert main(["dataset", "files", "--no-progress", "-o", str(tmp_path / "x.h5")]) == 2
+
+
+def test_dcgan_domains_are_read_through_the_data_set_reader(tmp_path, mnist_set):
+    from napari_mpi_dl.dcgan.data import load_domains, normalise, split_halves
+
+    path = ds.generate_dataset(tmp_path / "d.h5", mnist_set, _config(snr_db=20.0))
+    domains = load_domains(path, y_source="native_high", y_gradient="g3", split_seed=1)
+    data = read_dataset(path)
+    ix, iy = split_halves(12, 1)
+    x = np.concatenate([data.native["low"][ix], data.native_noisy["low"][ix]])
+    np.testing.assert_allclose(domains.x, normalise(x.astype(np.float64))[0], atol=1e-6)
+    np.testing.assert_allclose(domains.y, normalise(data.native["g3"][iy].astype(float))[0],
+                               atol=1e-6)
+    assert domains.info["pixel_mm"] == pytest.approx([20 / 48, 20 / 48])
+    holds = r"has no 'deconvolved/low' \(it holds \[.*'native_noisy/low'"
+    with pytest.raises(ValueError, match=holds):
+        load_domains(path)  # no deconvolved stack: the message lists what the file holds
+    with h5py.File(tmp_path / "bare.h5", "w") as h5:  # a bare file fails the layout check
+        h5.create_dataset("native/low", data=np.zeros((4, 8, 8)))
+    with pytest.raises(ValueError, match="missing /phantom"):
+        load_domains(tmp_path / "bare.h5", y_source="native_high")

@@ -44,7 +44,7 @@ def _tubes_y_scan(shape=(101, 101), sigma_along=(2.0, 4.6)):
 def test_card_round_trips_through_json_and_a_weights_file(tmp_path):
     from napari_mpi_dl.dcgan.config import ModelConfig
     from napari_mpi_dl.dcgan.networks import ResnetGenerator
-    from napari_mpi_dl.dcgan.train import save_generator_weights
+    from napari_mpi_dl.dcgan.weights import save_generator_weights
 
     card = ModelCard(pixel_mm=(0.25, 0.2), pixel_mm_range=(0.1, 0.6), image_shape=(64, 80),
                      fov_mm=(16, 16), scan_modes=("x", "isotropic"),
@@ -262,21 +262,21 @@ def test_dock_shows_the_card_and_warns_on_a_layer_it_does_not_cover(make_napari_
                              metadata={"settings": iso})
     dock = DeblurWidget(viewer)
     viewer.window.add_dock_widget(dock)
-    qtbot.waitUntil(lambda: dock._card_worker is None, timeout=60_000)
-    assert "0.198 mm pixels" in dock._card.value and "x-scan" in dock._card.value
-    assert "1.35 T/m" in dock._card.tooltip and "provenance" in dock._card.tooltip
-    _click(qtbot, dock._run)
+    qtbot.waitUntil(lambda: dock.card_worker is None, timeout=60_000)
+    assert "0.198 mm pixels" in dock.card.value and "x-scan" in dock.card.value
+    assert "1.35 T/m" in dock.card.tooltip and "provenance" in dock.card.tooltip
+    _click(qtbot, dock.run_button)
     qtbot.waitUntil(lambda: dock.worker is None, timeout=60_000)
-    assert "scan mode differs: the input is an isotropic scan" in dock._card_warning.value
+    assert "scan mode differs: the input is an isotropic scan" in dock.card_warning.value
     out = viewer.layers["iso deblurred (DC_GAN)"]        # warned, not refused
     assert out.data.shape == layer.data.shape
     assert out.metadata["card_warning"].startswith("warning: scan mode differs")
 
     # the same image declared a y-scan (the dock's choice): no warning, the transposed route
-    dock._scan.value = "y"
-    _click(qtbot, dock._run)
+    dock.scan_mode.value = "y"
+    _click(qtbot, dock.run_button)
     qtbot.waitUntil(lambda: dock.worker is None, timeout=60_000)
-    assert dock._card_warning.value == ""
+    assert dock.card_warning.value == ""
     from napari_mpi_dl.dcgan.inference import deblur, load_deblurrer
 
     expected = deblur(img, load_deblurrer(device="cpu"), pixel_mm=(0.198, 0.198), scan_mode="y")

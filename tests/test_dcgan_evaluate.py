@@ -12,34 +12,36 @@ torch = pytest.importorskip("torch")
 from dcgan_helpers import tiny_model_config  # noqa: E402
 
 from napari_mpi_dl.dcgan.networks import ResnetGenerator  # noqa: E402
-from napari_mpi_dl.dcgan.train import save_generator_weights  # noqa: E402
+from napari_mpi_dl.dcgan.weights import save_generator_weights  # noqa: E402
 
 
 def test_protocol_provider_registers_dc_gan(tmp_path, monkeypatch):
-    from napari_mpi_dl.analysis import protocol
-    from napari_mpi_dl.dcgan.protocol import METHOD_NAME, WEIGHTS_ENV
+    from napari_mpi_dl.analysis import methods, protocol
+    from napari_mpi_dl.dcgan.evaluation_adapter import METHOD_NAME, WEIGHTS_ENV, register_dcgan
 
     cfg = tiny_model_config()
     weights = save_generator_weights(tmp_path / "w.pt", ResnetGenerator(cfg.generator), cfg)
     monkeypatch.setenv(WEIGHTS_ENV, str(weights))
-    assert "napari_mpi_dl.dcgan.protocol" in protocol.OPTIONAL_PROVIDERS
-    assert protocol.load_optional_providers(["napari_mpi_dl.dcgan.protocol"]) == []
-    assert METHOD_NAME in protocol.registered_methods()
-    result = protocol.run_protocol(protocol.ProtocolConfig(gaps_mm=(2.2,),
-                                                           methods=("native", METHOD_NAME)))
+    with methods.REGISTRY.restored():
+        assert methods.load_providers([register_dcgan]) == []
+        assert methods.get(METHOD_NAME).label == "DC_GAN (no PSF)"
+        result = protocol.run_protocol(protocol.ProtocolConfig(gaps_mm=(2.2,),
+                                                               methods=("native", METHOD_NAME)))
+    assert METHOD_NAME not in methods.available()
     row = [r for r in result.rows if r.method == METHOD_NAME][0]
     assert np.isfinite(row.psnr_db) and np.isfinite(row.ssim)
     assert result.images[(2.2, METHOD_NAME)].shape == (101, 101)
 
 
 def test_protocol_provider_is_skipped_with_a_message_for_bad_weights(tmp_path, monkeypatch):
-    from napari_mpi_dl.analysis import protocol
-    from napari_mpi_dl.dcgan.protocol import WEIGHTS_ENV
+    from napari_mpi_dl.analysis import methods
+    from napari_mpi_dl.dcgan.evaluation_adapter import WEIGHTS_ENV, register_dcgan
 
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"xx")
     monkeypatch.setenv(WEIGHTS_ENV, str(bad))
-    messages = protocol.load_optional_providers(["napari_mpi_dl.dcgan.protocol"])
+    with methods.REGISTRY.restored():
+        messages = methods.load_providers([register_dcgan])
     assert len(messages) == 1 and "corrupted" in messages[0]
 
 
@@ -78,17 +80,29 @@ def _carded_weights(tmp_path, scan_modes=("x",)):
 def test_protocol_dc_gan_takes_the_card_route_like_deblur(tmp_path, monkeypatch):
     """evaluate --scenario measures what a user gets: a y-scan image is transposed into the
     x-scan model's axis, a 0.25 mm image is resampled to the model's 0.198 mm and back."""
-    import warnings
-
-    from napari_mpi_dl.analysis import protocol
+    from napari_mpi_dl.analysis import methods, protocol
     from napari_mpi_dl.analysis.scenarios import get_scenario
     from napari_mpi_dl.dcgan.card import CardWarning
+    from napari_mpi_dl.dcgan.evaluation_adapter import (
+        METHOD_NAME,
+        WEIGHTS_ENV,
+        card_problems,
+        register_dcgan,
+    )
     from napari_mpi_dl.dcgan.inference import deblur
-    from napari_mpi_dl.dcgan.protocol import METHOD_NAME, WEIGHTS_ENV, card_problems
 
     monkeypatch.setenv(WEIGHTS_ENV, str(_carded_weights(tmp_path)))
-    assert protocol.load_optional_providers(["napari_mpi_dl.dcgan.protocol"]) == []
-    fn = protocol.registered_methods()[METHOD_NAME].fn
+    with methods.REGISTRY.restored():
+        assert methods.load_providers([register_dcgan]) == []
+        fn = methods.get(METHOD_NAME).fn
+        _card_route_checks(protocol, fn, METHOD_NAME, get_scenario, deblur, CardWarning,
+                           card_problems)
+
+
+def _card_route_checks(protocol, fn, METHOD_NAME, get_scenario, deblur, CardWarning,
+                       card_problems):
+    import warnings
+
     model = fn.model
     for name in ("y-scan", "fov-32mm"):
         cfg = protocol.ProtocolConfig(gaps_mm=(2.2,), methods=("native", METHOD_NAME),

@@ -139,7 +139,7 @@ def test_sampler_is_seeded_and_crops():
 
 def test_deblur_keeps_shape_and_intensity_range(tmp_path):
     from napari_mpi_dl.dcgan.inference import deblur, load_deblurrer
-    from napari_mpi_dl.dcgan.train import save_generator_weights
+    from napari_mpi_dl.dcgan.weights import save_generator_weights
 
     cfg = tiny_model_config()
     g = ResnetGenerator(cfg.generator)

@@ -115,7 +115,7 @@ def test_cli_train_resume_and_export(tmp_path, capsys):
     assert load_deblurrer(weights, device="cpu").info["step"] == 3
     import json
 
-    info = json.loads(weights.with_suffix(".json").read_text())
+    info = json.loads((tmp_path / "run" / "dcgan_weights.pt.json").read_text())
     assert info["steps"] == 3 and info["seed"] == 0 and "torch_version" in info
     # --steps below the checkpoint's step: an error, and the weights are not rewritten
     before = weights.read_bytes()

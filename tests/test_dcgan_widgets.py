@@ -13,7 +13,7 @@ from dcgan_helpers import blobs, tiny_domains, tiny_model_config  # noqa: E402
 
 from napari_mpi_dl.dcgan.data import save_domains  # noqa: E402
 from napari_mpi_dl.dcgan.networks import ResnetGenerator  # noqa: E402
-from napari_mpi_dl.dcgan.train import save_generator_weights  # noqa: E402
+from napari_mpi_dl.dcgan.weights import save_generator_weights  # noqa: E402
 
 TIMEOUT_MS = 60_000
 
@@ -36,9 +36,9 @@ def test_deblur_widget_adds_a_layer_with_the_same_scale(make_napari_viewer, qtbo
                               translate=(0, -4, -4), metadata={"gap_mm": 1.4})
     widget = DeblurWidget(viewer)
     viewer.window.add_dock_widget(widget)
-    widget._image.value = native
-    widget._weights.value = str(tiny_weights)
-    widget._device.value = "cpu"
+    widget.image.value = native
+    widget.weights.value = str(tiny_weights)
+    widget.device.value = "cpu"
     worker = widget.run()
     assert worker is not None
     qtbot.waitUntil(lambda: widget.worker is None, timeout=TIMEOUT_MS)
@@ -58,11 +58,11 @@ def test_deblur_widget_reports_bad_weights(make_napari_viewer, qtbot, tmp_path):
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"garbage")
     widget = DeblurWidget(viewer)
-    widget._weights.value = str(bad)
-    widget._device.value = "cpu"
+    widget.weights.value = str(bad)
+    widget.device.value = "cpu"
     widget.run()
     qtbot.waitUntil(lambda: widget.worker is None, timeout=TIMEOUT_MS)
-    assert "corrupted" in widget._status.value
+    assert "corrupted" in widget.status.value
     assert [layer.name for layer in viewer.layers] == ["native"]
 
 

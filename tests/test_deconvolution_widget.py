@@ -46,11 +46,11 @@ def test_fields_come_from_metadata_and_wrong_psf_is_applied(viewer_native, qtbot
     viewer, layer, phantom, sim = viewer_native
     layer.metadata = {"settings": XSpaceSettings(gradient_t_per_m=2.0).as_dict()}
     widget = DeconvolutionWidget(viewer)
-    widget._image.value = layer
-    widget._fill_from_metadata()
-    assert widget._gradient.value == pytest.approx(2.0)
-    widget._psf_kind.value = "wrong"
-    widget._gradient_error.value = -0.2
+    widget.image.value = layer
+    widget.fill_from_metadata()
+    assert widget.gradient_t_per_m.value == pytest.approx(2.0)
+    widget.psf_kind.value = "wrong"
+    widget.gradient_error.value = -0.2
     _, _, _, settings, model, _, _ = widget.request()
     assert settings.gradient_t_per_m == pytest.approx(2.0)
     assert model.kind == "wrong" and model.gradient_error == pytest.approx(-0.2)
@@ -59,18 +59,18 @@ def test_fields_come_from_metadata_and_wrong_psf_is_applied(viewer_native, qtbot
 def test_richardson_lucy_reports_progress_and_can_be_stopped(viewer_native, qtbot):
     viewer, layer, phantom, sim = viewer_native
     widget = DeconvolutionWidget(viewer)
-    widget._method.value = "richardson-lucy"
-    widget._iterations.value = 100000
+    widget.method.value = "richardson-lucy"
+    widget.iterations.value = 100000
     progress = []
     worker = widget.run()
     worker.yielded.connect(progress.append)
     qtbot.waitUntil(lambda: len(progress) >= 2, timeout=20000)
     with qtbot.waitSignal(worker.finished, timeout=20000):
-        widget._on_run_clicked()  # the Run button is "Stop" while running
+        widget.run_button.native.click()  # the Run button is "Stop" while running
     assert progress[0].total == 100000 and progress[-1].done < 100000
     assert "native richardson-lucy" not in viewer.layers  # stopped: no result layer
-    assert widget._run.text == "Run"
-    assert widget._status.value == "stopped"
+    assert widget.run_button.text == "Run"
+    assert widget.status.value == "stopped"
 
 
 def test_a_stack_deconvolves_the_shown_plane_or_all_planes(make_napari_viewer, qtbot):
@@ -84,8 +84,8 @@ def test_a_stack_deconvolves_the_shown_plane_or_all_planes(make_napari_viewer, q
     stack = viewer.add_image(data, **kwargs)
     viewer.dims.set_current_step(0, 3)
     widget = DeconvolutionWidget(viewer)
-    assert widget._image.value is stack
-    qtbot.mouseClick(widget._run.native, Qt.MouseButton.LeftButton)
+    assert widget.image.value is stack
+    qtbot.mouseClick(widget.run_button.native, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: widget.worker is None, timeout=30000)
     plane = viewer.layers[f"{stack.name} [3] wiener"]
     assert plane.data.shape == data.shape[1:] and plane.metadata["plane"] == [3]
@@ -98,8 +98,8 @@ def test_a_stack_deconvolves_the_shown_plane_or_all_planes(make_napari_viewer, q
     np.testing.assert_allclose(plane.scale, stack.scale[1:])
     assert [str(u) for u in plane.units] == ["millimeter", "millimeter"]
 
-    widget._all_planes.value = True
-    qtbot.mouseClick(widget._run.native, Qt.MouseButton.LeftButton)
+    widget.all_planes.value = True
+    qtbot.mouseClick(widget.run_button.native, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: widget.worker is None, timeout=30000)
     whole = viewer.layers[f"{stack.name} wiener"]
     assert whole.data.shape == data.shape
@@ -144,6 +144,6 @@ def test_nan_input_gives_one_notification_and_no_traceback(make_napari_viewer, q
     widget.run()
     qtbot.waitUntil(lambda: widget.worker is None, timeout=30000)
     assert len(shown) == 1 and ("NaN" in shown[0] or "finite" in shown[0]), shown
-    assert widget._status.value.startswith("error:")
+    assert widget.status.value.startswith("error:")
     assert "Traceback" not in capsys.readouterr().err
     assert len(viewer.layers) == 1

@@ -17,7 +17,7 @@ pytest.importorskip("napari")
 from mdf_helpers import small_measurement, small_system_matrix  # noqa: E402
 
 from napari_mpi_dl.io.mdf_write import write_measurement, write_system_matrix  # noqa: E402
-from napari_mpi_dl.physics.sm_measurement import SYSTEM_MATRIX_FIELD  # noqa: E402
+from napari_mpi_dl.io.sm_search import SYSTEM_MATRIX_FIELD  # noqa: E402
 
 TIMEOUT_MS = 120_000
 MM = ["millimeter", "millimeter"]
@@ -57,6 +57,32 @@ def mdf_files(tmp_path_factory):
     return sm, write_measurement(folder / "meas.mdf", meas)
 
 
+# ---------------------------------------------------------------- every job dock
+def _no_phantom(dock) -> None:
+    dock.source.value = "image layer"  # and there is no image layer
+
+
+@pytest.mark.parametrize(("module", "cls", "make_bad"), [
+    ("deblur", "DeblurWidget", None),
+    ("deconvolution", "DeconvolutionWidget", None),
+    ("reconstruction", "ReconstructionWidget", lambda dock: setattr(dock.channels, "value", "x")),
+    ("simulator", "SimulatorWidget", _no_phantom),
+])
+def test_every_job_dock_refuses_bad_input_in_its_status_line(make_napari_viewer, qtbot, module,
+                                                             cls, make_bad):
+    """One worker base: Run with bad input shows "error: ..." and starts no worker."""
+    import importlib
+
+    viewer = make_napari_viewer()
+    dock = getattr(importlib.import_module(f"napari_mpi_dl.widgets.{module}"), cls)(viewer)
+    if make_bad is not None:
+        make_bad(dock)
+    text = dock.run_button.text
+    _click(qtbot, dock.run_button)
+    assert dock.worker is None and dock.status.value.startswith("error: ")
+    assert dock.run_button.text == text and dock.run_button.enabled
+
+
 # ---------------------------------------------------------------- Deblur (DC_GAN)
 def test_deblur_defaults_use_the_shipped_weights(make_napari_viewer, qtbot):
     from napari_mpi_dl._resources import resource_path
@@ -67,15 +93,15 @@ def test_deblur_defaults_use_the_shipped_weights(make_napari_viewer, qtbot):
     dock = DeblurWidget(viewer)
     viewer.window.add_dock_widget(dock)
     assert dock.weights_path is None  # the empty field means the shipped weights
-    assert dock._image.value is native
-    _click(qtbot, dock._run)
+    assert dock.image.value is native
+    _click(qtbot, dock.run_button)
     _wait_idle(qtbot, dock)
     out = viewer.layers[f"{native.name} deblurred (DC_GAN)"]
     assert out.data.shape == native.data.shape and np.all(np.isfinite(out.data))
     assert out.metadata["weights"] == str(resource_path("dcgan_weights.pt"))
     assert _units(out)[-2:] == MM
     np.testing.assert_allclose(out.scale, native.scale)
-    assert dock._status.value.startswith("done")
+    assert dock.status.value.startswith("done")
 
 
 def test_deblur_stops_between_planes(make_napari_viewer, qtbot):
@@ -84,13 +110,13 @@ def test_deblur_stops_between_planes(make_napari_viewer, qtbot):
     viewer = make_napari_viewer()
     native = viewer.add_image(np.random.default_rng(0).random((200, 101, 101)), name="many")
     dock = DeblurWidget(viewer)
-    assert dock._image.value is native
-    _click(qtbot, dock._run)
-    assert dock._run.text == "Stop"
-    qtbot.waitUntil(lambda: "plane" in dock._status.value, timeout=TIMEOUT_MS)
-    _click(qtbot, dock._run)
+    assert dock.image.value is native
+    _click(qtbot, dock.run_button)
+    assert dock.run_button.text == "Stop"
+    qtbot.waitUntil(lambda: "plane" in dock.status.value, timeout=TIMEOUT_MS)
+    _click(qtbot, dock.run_button)
     _wait_idle(qtbot, dock)
-    assert dock._status.value == "stopped" and dock._run.text == "Deblur"
+    assert dock.status.value == "stopped" and dock.run_button.text == "Deblur"
     assert len(viewer.layers) == 1
 
 
@@ -101,13 +127,13 @@ def test_deconvolve_richardson_lucy_on_all_planes_stops(make_napari_viewer, qtbo
     viewer = make_napari_viewer()
     _sample_native(viewer)
     dock = DeconvolutionWidget(viewer)
-    dock._all_planes.value = True
-    dock._method.value = "richardson-lucy"
-    _click(qtbot, dock._run)
-    qtbot.waitUntil(lambda: "plane" in dock._status.value, timeout=TIMEOUT_MS)
-    _click(qtbot, dock._run)  # Stop
+    dock.all_planes.value = True
+    dock.method.value = "richardson-lucy"
+    _click(qtbot, dock.run_button)
+    qtbot.waitUntil(lambda: "plane" in dock.status.value, timeout=TIMEOUT_MS)
+    _click(qtbot, dock.run_button)  # Stop
     _wait_idle(qtbot, dock)
-    assert dock._status.value == "stopped" and len(viewer.layers) == 1
+    assert dock.status.value == "stopped" and len(viewer.layers) == 1
 
 
 # ---------------------------------------------------------------- MDF reconstruction
@@ -121,18 +147,18 @@ def test_mdf_reconstruction_from_the_opened_files_and_stop(make_napari_viewer, q
     assert _units(reco)[-2:] == MM
     dock = ReconstructionWidget(viewer)
     viewer.layers.selection.active = reco
-    _click(qtbot, dock._from_layer)  # "Files of the selected layer"
-    _click(qtbot, dock._run)
+    _click(qtbot, dock.from_layer_button)  # "Files of the selected layer"
+    _click(qtbot, dock.run_button)
     _wait_idle(qtbot, dock)
     out = viewer.layers[OUTPUT_NAME]
-    assert _units(out)[-2:] == MM and dock._status.value.startswith("done")
+    assert _units(out)[-2:] == MM and dock.status.value.startswith("done")
 
-    dock._iterations.value = 100000
-    _click(qtbot, dock._run)
-    qtbot.waitUntil(lambda: "sweep" in dock._status.value, timeout=TIMEOUT_MS)
-    _click(qtbot, dock._run)  # Stop
+    dock.iterations.value = 100000
+    _click(qtbot, dock.run_button)
+    qtbot.waitUntil(lambda: "sweep" in dock.status.value, timeout=TIMEOUT_MS)
+    _click(qtbot, dock.run_button)  # Stop
     _wait_idle(qtbot, dock)
-    assert dock._status.value == "stopped"
+    assert dock.status.value == "stopped"
 
 
 # ---------------------------------------------------------------- contrastive docks

@@ -8,13 +8,9 @@ import types
 import numpy as np
 import pytest
 
-from napari_mpi_dl.analysis import protocol
-from napari_mpi_dl.analysis.protocol import (
-    ProtocolConfig,
-    load_optional_providers,
-    register_method,
-    run_protocol,
-)
+from napari_mpi_dl.analysis import methods
+from napari_mpi_dl.analysis.methods import load_providers, register
+from napari_mpi_dl.analysis.protocol import ProtocolConfig, run_protocol
 from napari_mpi_dl.analysis.tables import markdown_table, read_csv
 from napari_mpi_dl.cli.main import main
 
@@ -23,10 +19,8 @@ FAST = ("native", "wiener", "wiener-wrong-psf")
 
 @pytest.fixture
 def clean_registry():
-    saved = dict(protocol._REGISTRY)
-    yield
-    protocol._REGISTRY.clear()
-    protocol._REGISTRY.update(saved)
+    with methods.REGISTRY.restored():
+        yield
 
 
 def test_protocol_on_two_gaps():
@@ -62,9 +56,9 @@ def test_registered_methods_join_the_protocol(clean_registry):
         calls.append(context.settings.gradient_t_per_m)
         return native[:, ::-1]
 
-    register_method("flipped", flipped, label="Flipped")
+    register("flipped", flipped, label="Flipped")
     with pytest.raises(ValueError, match="already registered"):
-        register_method("flipped", flipped)
+        register("flipped", flipped)
     result = run_protocol(ProtocolConfig(gaps_mm=(3.0,), methods=("native", "flipped")))
     assert calls == [1.35]
     assert result.labels["flipped"] == "Flipped"
@@ -88,10 +82,31 @@ def test_optional_providers_are_loaded_or_skipped(clean_registry, monkeypatch):
     broken.register_protocol_methods = fail
     monkeypatch.setitem(sys.modules, "fake_provider", module)
     monkeypatch.setitem(sys.modules, "broken_provider", broken)
-    messages = load_optional_providers(["fake_provider", "broken_provider", "not_a_module_x"])
-    assert "fake-gan" in protocol.registered_methods()
-    assert len(messages) == 2
+    messages = load_providers(["fake_provider", "broken_provider", "not_a_module_x", fail,
+                               register_protocol_methods])
+    assert methods.get("fake-gan").label == "Fake GAN"
+    assert len(messages) == 3
     assert "weights absent" in messages[0] and "not_a_module_x" in messages[1]
+    assert messages[2].startswith(f"skipped optional methods from {__name__}: FileNotFoundError")
+
+
+def test_the_registry_hook_undoes_what_a_test_registered():
+    before = methods.available()
+    with methods.REGISTRY.restored():
+        register("temporary", lambda native, context: native)
+        register("native", lambda native, context: -native, replace=True)
+        assert "temporary" in methods.available()
+    assert methods.available() == before
+    with pytest.raises(ValueError, match=r"unknown method 'temporary'; registered: \['native'"):
+        methods.get("temporary")
+
+
+def test_evaluate_command_leaves_the_registry_as_it_found_it(tmp_path, capsys):
+    before = methods.available()
+    assert main(["evaluate", "--list-methods", "--out", str(tmp_path)]) == 0
+    listed = capsys.readouterr().out
+    assert "wiener-wrong-psf: Wiener (wrong PSF)" in listed
+    assert methods.available() == before  # DC_GAN (when it loads) was registered for the run
 
 
 def test_evaluate_command_writes_csv_markdown_and_png(tmp_path, capsys):

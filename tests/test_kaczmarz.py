@@ -15,17 +15,13 @@ from napari_mpi_dl.physics.system_matrix import (
     sm_preset,
 )
 from napari_mpi_dl.recon.frequency_selection import FrequencySelection, select_rows
-from napari_mpi_dl.recon.kaczmarz import (
-    KaczmarzOperator,
-    kaczmarz,
-    kaczmarz_reference,
-    relative_lambda,
-)
+from napari_mpi_dl.recon.kaczmarz import KaczmarzOperator, kaczmarz, relative_lambda
 from napari_mpi_dl.recon.sm_reconstruction import (
     ReconstructionSettings,
     reconstruct,
     save_reconstruction,
 )
+from napari_mpi_dl.references.kaczmarz import kaczmarz_reference
 
 
 def _problem(m=120, n=80, complex_=True, seed=0):

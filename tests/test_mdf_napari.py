@@ -9,13 +9,9 @@ from mdf_helpers import FIXTURE, small_measurement, small_system_matrix
 
 from napari_mpi_dl.io.mdf_read import read_reconstruction
 from napari_mpi_dl.io.mdf_write import write_measurement, write_system_matrix
-from napari_mpi_dl.napari_io.mdf_reader import (
-    find_system_matrix,
-    get_reader,
-    system_matrix_layers,
-)
+from napari_mpi_dl.io.sm_search import SYSTEM_MATRIX_FIELD, find_system_matrix
+from napari_mpi_dl.napari_io.mdf_reader import get_reader, system_matrix_layers
 from napari_mpi_dl.napari_io.mdf_writer import write_reconstruction_layer
-from napari_mpi_dl.physics.sm_measurement import SYSTEM_MATRIX_FIELD
 from napari_mpi_dl.widgets.reconstruction import (
     OUTPUT_NAME,
     ReconstructionWidget,
@@ -96,7 +92,9 @@ def test_fixture_opens(tmp_path):
 
 def test_measurement_with_known_sm_opens_reconstructed(files):
     sm_path, meas_path = files
-    assert find_system_matrix(str(meas_path), None) is None
+    # without the measurement at hand the search reads it (it used to give up: None)
+    assert find_system_matrix(str(meas_path)) == find_system_matrix(meas_path, None) == \
+        sm_path.resolve()
     layers = get_reader(str(meas_path))(str(meas_path))
     names = [kw["name"] for _, kw, _ in layers]
     assert names == ["meas phantom", "meas reco"]
@@ -106,8 +104,25 @@ def test_measurement_with_known_sm_opens_reconstructed(files):
     np.testing.assert_allclose(kw["scale"], (22 / 9, 26 / 11))
 
 
+def test_drive_field_differences_name_what_differs():
+    import dataclasses
+
+    drive = small_system_matrix().drive_field
+    assert drive.differences(drive) == []
+    faster = dataclasses.replace(drive, base_frequency_hz=2 * drive.base_frequency_hz)
+    (difference,) = drive.differences(faster)
+    assert difference.startswith("base frequency")
+
+
 def test_measurement_finds_the_matching_sm_next_to_it_or_opens_its_spectrum(tmp_path):
+    import dataclasses
+
     write_system_matrix(tmp_path / "calibration.mdf", small_system_matrix())
+    sm = small_system_matrix()
+    drive = sm.drive_field
+    faster = dataclasses.replace(drive, base_frequency_hz=2 * drive.base_frequency_hz)
+    write_system_matrix(tmp_path / "other_sequence.mdf",  # not a candidate
+                        dataclasses.replace(sm, drive_field=faster))
     meas_path = write_measurement(tmp_path / "m.mdf", small_measurement(num_frames=2))
     layers = get_reader(str(meas_path))(str(meas_path))
     assert layers[-1][1]["metadata"]["system_matrix"].endswith("calibration.mdf")
@@ -144,11 +159,11 @@ def test_dock_reconstructs_in_a_worker_and_updates_its_own_layer(make_napari_vie
     mine = viewer.add_image(np.ones((3, 3)), name="mine")
     widget = ReconstructionWidget(viewer)
     viewer.window.add_dock_widget(widget)
-    widget._sm_file.value = str(sm_path)
-    widget._meas_file.value = str(meas_path)
-    widget._iterations.value = 3
-    widget._channels.value = "0, 1"
-    widget._lambda.value = "1e-3"
+    widget.sm_file.value = str(sm_path)
+    widget.meas_file.value = str(meas_path)
+    widget.iterations.value = 3
+    widget.channels.value = "0, 1"
+    widget.lambda_text.value = "1e-3"
     assert widget.run() is not None
     qtbot.waitUntil(lambda: widget.worker is None, timeout=TIMEOUT_MS)
     layer = viewer.layers[OUTPUT_NAME]
@@ -157,32 +172,32 @@ def test_dock_reconstructs_in_a_worker_and_updates_its_own_layer(make_napari_vie
     assert layer.metadata["settings"]["iterations"] == 3
     assert layer.metadata["settings"]["lam"] == pytest.approx(1e-3)
     assert layer.metadata["settings"]["selection"]["channels"] == [0, 1]
-    assert widget._status.value.startswith("done")
+    assert widget.status.value.startswith("done")
     # a second run updates the same layer and leaves the user's layer alone
     n = len(viewer.layers)
-    widget._frames.value = "each"
+    widget.frames.value = "each"
     widget.run()
     qtbot.waitUntil(lambda: widget.worker is None, timeout=TIMEOUT_MS)
     assert len(viewer.layers) == n and viewer.layers[OUTPUT_NAME] is layer
     assert layer.data.shape == (3, 9, 11)
     assert np.all(mine.data == 1)
     # files of a selected layer fill the form
-    widget._sm_file.value = ""
+    widget.sm_file.value = ""
     viewer.layers.selection.active = layer
-    widget._on_from_layer()
-    assert str(widget._sm_file.value) == str(sm_path)
+    widget.fill_from_selected_layer()
+    assert str(widget.sm_file.value) == str(sm_path)
 
 
 def test_dock_reports_errors_without_crashing(make_napari_viewer, qtbot, tmp_path):
     viewer = make_napari_viewer()
     widget = ReconstructionWidget(viewer)
-    widget._sm_file.value = str(tmp_path / "missing.mdf")
-    widget._meas_file.value = str(tmp_path / "missing.mdf")
+    widget.sm_file.value = str(tmp_path / "missing.mdf")
+    widget.meas_file.value = str(tmp_path / "missing.mdf")
     widget.run()
     qtbot.waitUntil(lambda: widget.worker is None, timeout=TIMEOUT_MS)
-    assert widget._status.value.startswith("error") and OUTPUT_NAME not in viewer.layers
-    widget._channels.value = "x"
-    assert widget.run() is None and "receive channels" in widget._status.value
-    widget._channels.value = "all"
-    widget._lambda.value = "-1"
-    assert widget.run() is None and "lambda" in widget._status.value
+    assert widget.status.value.startswith("error") and OUTPUT_NAME not in viewer.layers
+    widget.channels.value = "x"
+    assert widget.run() is None and "receive channels" in widget.status.value
+    widget.channels.value = "all"
+    widget.lambda_text.value = "-1"
+    assert widget.run() is None and "lambda" in widget.status.value

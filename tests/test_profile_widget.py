@@ -5,17 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from napari_mpi_dl.analysis.profile_table import read_profile_table_csv
 from napari_mpi_dl.analysis.profiles import analyse_profile, sample_profile
 from napari_mpi_dl.phantoms.two_tube import two_tube_geometry, two_tube_phantom
 from napari_mpi_dl.physics.native import NativeSimulator
 from napari_mpi_dl.physics.presets import DEFAULT_GRID
 
 pytest.importorskip("napari")
-from napari_mpi_dl.widgets.profile_widget import (  # noqa: E402
-    LINES_LAYER_NAME,
-    ProfileWidget,
-    read_table_csv,
-)
+from napari_mpi_dl.widgets.profile_widget import LINES_LAYER_NAME, ProfileWidget  # noqa: E402
 
 
 @pytest.fixture
@@ -74,7 +71,7 @@ def test_table_updates_when_a_line_is_added_and_moved(viewer_with_tubes, qtbot, 
 
     # export and re-read: same numbers
     table_path, samples_path = widget.export_csv(tmp_path / "profiles.csv")
-    reread = read_table_csv(table_path)
+    reread = read_profile_table_csv(table_path)
     assert len(reread) == 4
     for got, want in zip(reread, widget.table_records(), strict=False):
         for key in ("dip", "separation_mm", "fwhm1_mm", "peak1_mm"):

@@ -120,6 +120,13 @@ def test_cli_profile_json_and_errors(tmp_path, capsys):
     assert record["separation_mm"] == pytest.approx(sep_mm, rel=0.01)
     assert record["dip"] == pytest.approx(_expected_dip(sep_mm), rel=0.01)
     assert record["resolved"] is True
+    # on pixel indices every length is in pixels, and the keys say so
+    assert main(["profile", str(path), "--start", "50", "15", "--end", "50", "85", "--pixels",
+                 "--json"]) == 0
+    pixels = json.loads(capsys.readouterr().out)
+    assert pixels["unit"] == "px" and "separation_mm" not in pixels and "fwhm_mm" not in pixels
+    assert pixels["separation_px"] == pytest.approx(sep_mm / pixel_mm, rel=0.01)
+    assert pixels["fwhm_px"][0] == pytest.approx(record["fwhm_mm"][0] / pixel_mm, rel=0.02)
     assert main(["profile", str(path), "--start", "0", "-7", "--end", "0", "7"]) == 0
     text = capsys.readouterr().out
     assert "dip:" in text and "resolved: yes" in text and "FWHM" in text

@@ -26,12 +26,10 @@ from napari_mpi_dl.physics.presets import LOW_GRADIENT_T_PER_M
 
 @pytest.fixture
 def clean_registry():
-    from napari_mpi_dl.analysis import protocol
+    from napari_mpi_dl.analysis.methods import REGISTRY
 
-    saved = dict(protocol._REGISTRY)
-    yield
-    protocol._REGISTRY.clear()
-    protocol._REGISTRY.update(saved)
+    with REGISTRY.restored():
+        yield
 
 
 REQUIRED = ("ideal", "relaxation", "gradient-error", "y-scan", "isotropic", "tubes-across",
@@ -239,15 +237,15 @@ def test_tuning_picks_candidates_and_reaches_the_methods(monkeypatch):
     monkeypatch.setattr(scn, "WIENER_BALANCES", (1e-1, 1e-3))
     monkeypatch.setattr(scn, "RL_ITERATIONS", (2, 30))
     calls = []
-    import napari_mpi_dl.analysis.protocol as protocol
+    import napari_mpi_dl.analysis.methods as methods
 
-    real = protocol.deconvolve
+    real = methods.deconvolve
 
     def spy(image, psf, *, method, **options):
         calls.append((method, options))
         return real(image, psf, method=method, **options)
 
-    monkeypatch.setattr(protocol, "deconvolve", spy)
+    monkeypatch.setattr(methods, "deconvolve", spy)
     cfg = ProtocolConfig(scenario=get_scenario("ideal"), gaps_mm=(3.0,), tune=True,
                          n_validation_digits=0,
                          methods=("wiener-model-psf", "richardson-lucy-measured-psf"))
@@ -337,11 +335,11 @@ def test_deconvolve_measured_psf_works_with_relaxation(tmp_path, capsys):
 
 
 def test_identical_kernels_are_deconvolved_once(monkeypatch):
-    import napari_mpi_dl.analysis.protocol as protocol
+    import napari_mpi_dl.analysis.methods as methods
 
     calls = []
-    real = protocol.deconvolve
-    monkeypatch.setattr(protocol, "deconvolve", lambda image, psf, *, method, **o: (
+    real = methods.deconvolve
+    monkeypatch.setattr(methods, "deconvolve", lambda image, psf, *, method, **o: (
         calls.append(method), real(image, psf, method=method, **o))[1])
     result = run_protocol(ProtocolConfig(scenario=get_scenario("ideal"), gaps_mm=(2.2,),
                                          methods=("wiener", "wiener-model-psf",
@@ -354,10 +352,10 @@ def test_identical_kernels_are_deconvolved_once(monkeypatch):
 
 
 def test_a_restoration_with_negative_peaks_is_scored_not_fatal(clean_registry):
-    from napari_mpi_dl.analysis.protocol import register_method
+    from napari_mpi_dl.analysis.methods import register
 
     # an offset image: its profile's two main peaks are negative (as Wiener ringing can give)
-    register_method("inverted", lambda native, context: native - native.max() - 1.0)
+    register("inverted", lambda native, context: native - native.max() - 1.0)
     row = run_protocol(ProtocolConfig(gaps_mm=(3.0,), methods=("inverted",))).rows[0]
     assert (row.dip, row.resolved, row.n_peaks) == (0.0, False, 0)
     assert np.isfinite(row.psnr_db)

@@ -9,8 +9,8 @@ from napari_mpi_dl.physics.grid import ImageGrid
 from napari_mpi_dl.physics.native import NativeSimulator, simulate_native
 from napari_mpi_dl.physics.particle import Particle
 from napari_mpi_dl.physics.settings import XSpaceSettings
-from napari_mpi_dl.physics.xspace_reference import reference_voltages
 from napari_mpi_dl.physics.xspace_signal import CartesianXSpaceModel
+from napari_mpi_dl.references.xspace_signal import reference_voltages
 
 
 def nrmse(a, b):

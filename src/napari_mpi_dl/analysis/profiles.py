@@ -83,14 +83,18 @@ class ProfileAnalysis:
         top = sorted(self.peaks, key=lambda p: -p.prominence)[:2]
         return tuple(sorted(top, key=lambda p: p.position_mm))
 
-    def as_dict(self) -> dict:
+    def as_dict(self, unit: str = "mm") -> dict:
+        """Plain values; the lengths' keys end in ``_<unit>``: ``"mm"``, or ``"px"`` when the
+        profile was sampled on pixel indices (then the ``*_mm`` attributes hold pixels)."""
+        if unit not in ("mm", "px"):
+            raise ValueError(f"unit must be 'mm' or 'px', got {unit!r}")
         main = self.main_peaks
         return {
             "n_peaks": len(self.peaks),
-            "peaks_mm": [p.position_mm for p in main],
+            f"peaks_{unit}": [p.position_mm for p in main],
             "peak_values": [p.value for p in main],
-            "fwhm_mm": [p.fwhm_mm for p in main],
-            "separation_mm": self.separation_mm,
+            f"fwhm_{unit}": [p.fwhm_mm for p in main],
+            f"separation_{unit}": self.separation_mm,
             "valley_value": self.valley_value,
             "dip": self.dip,
             "threshold": self.threshold,

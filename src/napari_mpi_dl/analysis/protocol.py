@@ -1,4 +1,4 @@
-"""The deblurring paper's two-tube resolution protocol, with a registry of methods to compare.
+"""The deblurring paper's two-tube resolution protocol over the registered methods.
 
 For each gap (default 1.0 to 3.4 mm in 0.4 mm steps; tubes 1.2 mm side by side along x, the scan
 direction, at the low gradient 1.35 T/m) the protocol simulates the native image (optionally with
@@ -17,24 +17,25 @@ Methods
     deliberately wrong (default: gradient -20 %, i.e. a PSF 25 % wider than the truth), the model
     PSF a user writes down and a measured point source (``*-model-psf``, ``*-measured-psf``; see
     :mod:`.scenarios`). Without a scenario the default methods are today's (native, exact, wrong);
-    with one they are native, model, measured and (where it exists) exact. New methods join
-    with :func:`register_method`;
-    modules named in :data:`OPTIONAL_PROVIDERS` (e.g. DC_GAN) are imported on demand by
-    :func:`load_optional_providers` and may define ``register_protocol_methods(register)``, which
-    calls ``register(name, fn, label=...)``; a provider that is missing or raises (weights absent,
-    torch missing) is skipped with a message, never fatal.
+    with one they are native, model, measured and (where it exists) exact. The methods, their
+    context and how new ones join (DC_GAN among them) are in :mod:`.methods`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from napari_mpi_dl.analysis.methods import (
+    DEFAULT_WRONG_PSF,
+    REGISTRY,
+    TUNED_BASELINES,
+    MethodContext,
+)
 from napari_mpi_dl.analysis.metrics import image_metrics
 from napari_mpi_dl.analysis.profiles import (
     DEFAULT_DIP_THRESHOLD,
@@ -57,177 +58,7 @@ from napari_mpi_dl.phantoms.two_tube import (
 )
 from napari_mpi_dl.physics.presets import DEFAULT_GRID, DEFAULT_PARTICLE, LOW_GRADIENT_T_PER_M
 from napari_mpi_dl.physics.settings import XSpaceSettings
-from napari_mpi_dl.recon.deconvolution import deconvolve
-from napari_mpi_dl.recon.psf_models import PSFModel, build_psf
-
-#: Modules that may add methods (imported by :func:`load_optional_providers`).
-OPTIONAL_PROVIDERS: list[str] = ["napari_mpi_dl.dcgan.protocol"]
-
-DEFAULT_WRONG_PSF = PSFModel("wrong", gradient_error=-0.2)
-
-
-# --------------------------------------------------------------------------------------------
-# context and registry
-# --------------------------------------------------------------------------------------------
-PSF_WHICH: tuple[str, ...] = ("exact", "wrong", "model", "measured")
-
-
-@dataclass
-class MethodContext:
-    """What a method may know: the acquisition settings, the noise level, the seed, PSF models.
-
-    The phantom is deliberately absent. ``psf(which)`` returns cached kernels: ``"exact"``,
-    ``"wrong"``, ``"model"`` or ``"measured"`` (the last two as the scenario defines them; the
-    measured point source's noise uses ``seed + 5000``). ``options`` holds tuned algorithm options
-    per ``(algorithm, which)``; missing entries use the package defaults.
-
-    Two kinds with identical kernels (the model and the exact PSF of a scenario whose physics the
-    user's model describes exactly) share one array, and :meth:`deconvolve` then computes the
-    same (algorithm, kernel, options) only once per native image; the reused result reports the
-    runtime of the computation that made it.
-    """
-
-    settings: XSpaceSettings
-    snr_db: float | None = None
-    seed: int = 0
-    wrong_psf_model: PSFModel = DEFAULT_WRONG_PSF
-    scenario: Scenario | None = None
-    options: dict = field(default_factory=dict)
-    _kernels: dict = field(default_factory=dict, repr=False)
-    _results: dict = field(default_factory=dict, repr=False)
-    _reused_runtime_s: float | None = field(default=None, repr=False)
-
-    @property
-    def grid(self):
-        return self.settings.grid
-
-    def psf(self, which: str = "exact") -> np.ndarray:
-        if which not in PSF_WHICH:
-            raise ValueError(f"which must be one of {PSF_WHICH}, got {which!r}")
-        if which not in self._kernels:
-            if which == "wrong":
-                self._kernels[which] = build_psf(self.settings, self.wrong_psf_model)
-            elif self.scenario is not None:
-                self._kernels[which] = self.scenario.psf(which, seed=self.seed + 5000)
-            else:
-                model = PSFModel(which, snr_db=30.0 if self.snr_db is None else self.snr_db,
-                                 seed=self.seed + 5000)
-                self._kernels[which] = build_psf(self.settings, model)
-            new = self._kernels[which]
-            for other, kernel in self._kernels.items():
-                if other != which and kernel.shape == new.shape and np.array_equal(kernel, new):
-                    self._kernels[which] = kernel
-                    break
-        return self._kernels[which]
-
-    def deconvolve(self, native: np.ndarray, algorithm: str, which: str) -> np.ndarray:
-        """Deconvolve with ``psf(which)`` and the tuned options, reusing identical work."""
-        options = {"seed": self.seed} if algorithm == "unsupervised-wiener" else {}
-        options.update(self.options_for(algorithm, which))
-        kernel = self.psf(which)
-        key = (algorithm, id(kernel), repr(sorted(options.items())))
-        if self._results.get("native") is not native:
-            self._results = {"native": native}
-        if key in self._results:
-            image, runtime = self._results[key]
-            self._reused_runtime_s = runtime
-            return image
-        t0 = time.perf_counter()
-        image = deconvolve(native, kernel, method=algorithm, **options)
-        self._results[key] = (image, time.perf_counter() - t0)
-        return image
-
-    def pop_reused_runtime(self) -> float | None:
-        """Runtime of the reused result returned last (None if the last call computed)."""
-        runtime, self._reused_runtime_s = self._reused_runtime_s, None
-        return runtime
-
-    def options_for(self, algorithm: str, which: str) -> dict:
-        return dict(self.options.get((algorithm, which), {}))
-
-
-MethodFn = Callable[[np.ndarray, MethodContext], np.ndarray]
-
-
-@dataclass(frozen=True)
-class ProtocolMethod:
-    """A registered method; ``psf`` names the PSF a deconvolution baseline uses (else None)."""
-
-    name: str
-    label: str
-    fn: MethodFn
-    psf: str | None = None
-
-
-_REGISTRY: dict[str, ProtocolMethod] = {}
-
-
-def register_method(name: str, fn: MethodFn, *, label: str | None = None,
-                    replace: bool = False, psf: str | None = None) -> ProtocolMethod:
-    """Add a method ``fn(native, context) -> image`` under ``name`` (used by ``--methods``).
-
-    ``psf`` (one of ``"exact"``, ``"wrong"``, ``"model"``, ``"measured"``) marks a deconvolution
-    baseline by the PSF it needs; it decides in which default method lists it appears.
-    """
-    if psf is not None and psf not in PSF_WHICH:
-        raise ValueError(f"psf must be None or one of {PSF_WHICH}, got {psf!r}")
-    if not name or not isinstance(name, str) or "," in name or " " in name:
-        raise ValueError(f"name must be a non-empty string without commas or spaces, got {name!r}")
-    if not callable(fn):
-        raise ValueError(f"fn must be callable, got {fn!r}")
-    if name in _REGISTRY and not replace:
-        raise ValueError(f"a method named {name!r} is already registered (pass replace=True)")
-    method = ProtocolMethod(name=name, label=label or name, fn=fn, psf=psf)
-    _REGISTRY[name] = method
-    return method
-
-
-def registered_methods() -> dict[str, ProtocolMethod]:
-    """Name -> method, in registration order."""
-    return dict(_REGISTRY)
-
-
-def load_optional_providers(providers: list[str] | None = None) -> list[str]:
-    """Import optional provider modules; return one message per provider that was skipped."""
-    messages = []
-    for module_name in OPTIONAL_PROVIDERS if providers is None else providers:
-        try:
-            module = importlib.import_module(module_name)
-            hook = getattr(module, "register_protocol_methods", None)
-            if hook is not None:
-                hook(lambda name, fn, *, label=None: register_method(name, fn, label=label,
-                                                                    replace=True))
-        except Exception as exc:  # noqa: BLE001 - an optional provider must never be fatal
-            messages.append(f"skipped optional methods from {module_name}: "
-                            f"{type(exc).__name__}: {exc}")
-    return messages
-
-
-def _deconvolution_method(algorithm: str, which: str) -> MethodFn:
-    def run(native: np.ndarray, context: MethodContext) -> np.ndarray:
-        return context.deconvolve(native, algorithm, which)
-
-    return run
-
-
-#: The deconvolution baselines (registry name stem, label stem).
-BASELINES: tuple[tuple[str, str], ...] = (
-    ("wiener", "Wiener"), ("richardson-lucy", "Richardson-Lucy"),
-    ("unsupervised-wiener", "Unsupervised Wiener"))
-#: Baselines whose options the scenario tuning chooses (unsupervised Wiener tunes itself).
-TUNED_BASELINES: tuple[str, ...] = ("wiener", "richardson-lucy")
-
-register_method("native", lambda native, context: native, label="Native")
-for _alg, _title in BASELINES:
-    register_method(_alg, _deconvolution_method(_alg, "exact"), label=f"{_title} (exact PSF)",
-                    psf="exact")
-    register_method(f"{_alg}-wrong-psf", _deconvolution_method(_alg, "wrong"),
-                    label=f"{_title} (wrong PSF)", psf="wrong")
-for _alg, _title in BASELINES:
-    register_method(f"{_alg}-model-psf", _deconvolution_method(_alg, "model"),
-                    label=f"{_title} (model PSF)", psf="model")
-    register_method(f"{_alg}-measured-psf", _deconvolution_method(_alg, "measured"),
-                    label=f"{_title} (measured PSF)", psf="measured")
+from napari_mpi_dl.recon.psf_models import PSFModel
 
 
 # --------------------------------------------------------------------------------------------
@@ -320,17 +151,19 @@ class ProtocolConfig:
         if self.methods is not None:
             names = self.methods
         elif self.scenario is None:
-            names = tuple(n for n, m in _REGISTRY.items() if m.psf in (None, "exact", "wrong"))
+            names = tuple(n for n, m in REGISTRY.available().items()
+                          if m.psf in (None, "exact", "wrong"))
         else:
-            names = tuple(n for n, m in _REGISTRY.items()
+            names = tuple(n for n, m in REGISTRY.available().items()
                           if m.psf is None or m.psf in scenario.psf_kinds())
-        unknown = [n for n in names if n not in _REGISTRY]
+        unknown = [n for n in names if n not in REGISTRY]
         if unknown:
-            raise ValueError(f"unknown method(s) {unknown}; registered: {list(_REGISTRY)}")
+            raise ValueError(f"unknown method(s) {unknown}; "
+                             f"registered: {list(REGISTRY.available())}")
         if not names:
             raise ValueError("methods must name at least one method")
         if not scenario.shift_invariant:
-            exact = [n for n in names if _REGISTRY[n].psf == "exact"]
+            exact = [n for n in names if REGISTRY.get(n).psf == "exact"]
             if exact:
                 raise ValueError(f"method(s) {exact} need the exact PSF, which scenario "
                                  f"{scenario.name!r} does not have (relaxation)")
@@ -434,7 +267,7 @@ def method_context(config: ProtocolConfig, names: tuple[str, ...] | None = None,
     if config.tune:
         kinds = []
         for n in names:
-            m = _REGISTRY[n]
+            m = REGISTRY.get(n)
             if m.psf is not None and any(n == a or n.startswith(a + "-")
                                          for a in TUNED_BASELINES) and m.psf not in kinds:
                 kinds.append(m.psf)
@@ -478,7 +311,7 @@ def iter_protocol(
     scenario = config.effective_scenario()
     sim = scenario.simulator()
     context, tuning = method_context(config, names)
-    result = ProtocolResult(config=config, labels={n: _REGISTRY[n].label for n in names},
+    result = ProtocolResult(config=config, labels={n: REGISTRY.get(n).label for n in names},
                             tuning=tuning, context=context)
     grid = scenario.grid
     layer = grid.layer_kwargs()
@@ -494,7 +327,7 @@ def iter_protocol(
         result.lines_mm[gap] = line
         for name in names:
             t0 = time.perf_counter()
-            image = np.asarray(_REGISTRY[name].fn(native, context), dtype=np.float64)
+            image = np.asarray(REGISTRY.get(name).fn(native, context), dtype=np.float64)
             runtime = time.perf_counter() - t0
             reused = context.pop_reused_runtime()
             runtime = runtime if reused is None else reused
@@ -510,7 +343,7 @@ def iter_protocol(
             result.profiles[(gap, name)] = prof
             result.analyses[(gap, name)] = ana
             result.rows.append(ProtocolRow(
-                gap_mm=gap, method=name, label=_REGISTRY[name].label,
+                gap_mm=gap, method=name, label=REGISTRY.get(name).label,
                 psnr_db=metrics["psnr_db"], ssim=metrics["ssim"], nrmse=metrics["nrmse"],
                 dip=ana.dip, resolved=ana.resolved and at_tubes, peaks_at_tubes=at_tubes,
                 separation_mm=ana.separation_mm,
@@ -578,13 +411,13 @@ def run_mnist_evaluation(config: ProtocolConfig | None = None, *,
     for i, phantom in enumerate(phantoms):
         native = sim.simulate(phantom, seed=config.seed + 1000 + i)
         for name in names:
-            image = np.asarray(_REGISTRY[name].fn(native, context), dtype=np.float64)
+            image = np.asarray(REGISTRY.get(name).fn(native, context), dtype=np.float64)
             m = image_metrics(phantom, image)
             scores[name].append((m["psnr_db"], m["ssim"]))
     rows = []
     for name in names:
         arr = np.asarray(scores[name])
-        rows.append(MnistRow(method=name, label=_REGISTRY[name].label, n_digits=len(arr),
+        rows.append(MnistRow(method=name, label=REGISTRY.get(name).label, n_digits=len(arr),
                              psnr_db_mean=float(arr[:, 0].mean()),
                              psnr_db_std=float(arr[:, 0].std()),
                              ssim_mean=float(arr[:, 1].mean()), ssim_std=float(arr[:, 1].std())))

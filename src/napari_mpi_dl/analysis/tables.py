@@ -1,4 +1,9 @@
-"""Protocol results as CSV (one row per gap and method) and as a Markdown table.
+"""The package's one table writer (:func:`write_csv`) and the protocol's tables.
+
+:func:`write_csv` / :func:`csv_text` write any rows (dicts, dataclasses or objects with
+``as_dict()``) as CSV: a header of ``fields`` (default: the first row's keys), floats with full
+precision, ``None`` as an empty cell; :func:`read_typed_csv` reads such a file back with types.
+Protocol results are CSV (one row per gap and method, :data:`CSV_FIELDS`) and a Markdown table.
 
 The Markdown table follows Table 1 of the deblurring paper: one row per gap ("resolution"), one
 column per method, each cell ``PSNR / SSIM / dip`` with a check mark when the tubes are resolved;
@@ -10,34 +15,82 @@ a second table gives the smallest resolved gap per method. For the mismatch prot
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import os
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
+
 from napari_mpi_dl.analysis.metrics import NORMALISATION, SSIM_WINDOW
-from napari_mpi_dl.analysis.protocol import ProtocolResult, ProtocolRow
+from napari_mpi_dl.analysis.protocol import ProtocolResult
 from napari_mpi_dl.io.atomic import write_text_atomic
 
+#: Columns of the two-tube protocol CSV (:class:`~.protocol.ProtocolRow`).
 CSV_FIELDS = ("gap_mm", "method", "label", "psnr_db", "ssim", "nrmse", "dip", "resolved",
               "peaks_at_tubes", "separation_mm", "n_peaks", "runtime_s")
+#: Columns of the held-out MNIST CSV (:class:`~.protocol.MnistRow`).
+MNIST_FIELDS = ("method", "label", "n_digits", "psnr_db_mean", "psnr_db_std", "ssim_mean",
+                "ssim_std")
 
 
-def rows_to_csv(rows: list[ProtocolRow]) -> str:
-    """CSV text with a header of :data:`CSV_FIELDS`; floats with full precision."""
+def _record(row) -> Mapping:
+    if isinstance(row, Mapping):
+        return row
+    if hasattr(row, "as_dict"):
+        return row.as_dict()
+    if dataclasses.is_dataclass(row) and not isinstance(row, type):
+        return asdict(row)
+    raise TypeError(f"rows must be mappings, dataclasses or have as_dict(), got {type(row)}")
+
+
+def _cell(value):
+    if value is None:
+        return ""
+    if isinstance(value, np.generic):
+        value = value.item()
+    return repr(value) if isinstance(value, float) else value
+
+
+def csv_text(rows: Iterable, fields: Sequence[str] | None = None) -> str:
+    """CSV text of ``rows`` (see the module docstring).
+
+    Parameters
+    ----------
+    rows : iterable of mapping, dataclass or object with ``as_dict()``
+        One record per line. Keys not in ``fields`` are left out.
+    fields : sequence of str, optional
+        The columns, in order (default: the keys of the first row; then ``rows`` must not be
+        empty). A row without one of them is a ``ValueError`` naming the column.
+    """
+    records = [_record(r) for r in rows]
+    if fields is None:
+        if not records:
+            raise ValueError("rows is empty: pass fields= to write a header-only CSV")
+        fields = list(records[0])
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        d = row.as_dict()
-        d["separation_mm"] = "" if d["separation_mm"] is None else d["separation_mm"]
-        writer.writerow({k: d[k] for k in CSV_FIELDS})
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(fields)
+    for i, rec in enumerate(records):
+        missing = [k for k in fields if k not in rec]
+        if missing:
+            raise ValueError(f"row {i} has no column(s) {missing}")
+        writer.writerow([_cell(rec[k]) for k in fields])
     return buf.getvalue()
 
 
-def write_csv(rows: list[ProtocolRow], path: str | os.PathLike) -> Path:
-    """Write :func:`rows_to_csv` atomically."""
-    return write_text_atomic(path, rows_to_csv(rows))
+def write_csv(path: str | os.PathLike, rows: Iterable,
+              fields: Sequence[str] | None = None) -> Path:
+    """Write :func:`csv_text` of ``rows`` to ``path`` atomically (replacing it) and return it.
+
+    Example
+    -------
+    >>> write_csv("out.csv", [{"gap_mm": 1.4, "dip": 0.25}])          # doctest: +SKIP
+    >>> write_csv("rows.csv", result.rows, fields=CSV_FIELDS)        # doctest: +SKIP
+    """
+    return write_text_atomic(path, csv_text(rows, fields))
 
 
 def read_typed_csv(path: str | os.PathLike, *, text: tuple[str, ...],
@@ -142,11 +195,6 @@ def tuning_text(tuning) -> str:
             "scenario physics and noise; best mean PSNR): " + "; ".join(parts) + ".")
 
 
-def write_markdown(result: ProtocolResult, path: str | os.PathLike) -> Path:
-    """Write :func:`markdown_table` atomically."""
-    return write_text_atomic(path, markdown_table(result))
-
-
 def mnist_markdown(rows) -> str:
     """Markdown table of :class:`~napari_mpi_dl.analysis.protocol.MnistRow` (mean +- std)."""
     if not rows:
@@ -157,18 +205,6 @@ def mnist_markdown(rows) -> str:
         lines.append(f"| {r.label} | {r.psnr_db_mean:.2f} +- {r.psnr_db_std:.2f} | "
                      f"{r.ssim_mean:.3f} +- {r.ssim_std:.3f} |")
     return "\n".join(lines) + "\n"
-
-
-def mnist_csv(rows) -> str:
-    """CSV text of MNIST rows."""
-    buf = io.StringIO()
-    fields = ("method", "label", "n_digits", "psnr_db_mean", "psnr_db_std", "ssim_mean",
-              "ssim_std")
-    writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
-    writer.writeheader()
-    for r in rows:
-        writer.writerow(r.as_dict())
-    return buf.getvalue()
 
 
 # --------------------------------------------------------------------------------------------
@@ -218,18 +254,8 @@ def summary_rows(scenario: str, result: ProtocolResult, mnist_rows=()) -> list[S
     return out
 
 
-def summary_csv(rows: list[SummaryRow]) -> str:
-    """CSV text of summary rows (empty cells for missing values)."""
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=SUMMARY_FIELDS, lineterminator="\n")
-    writer.writeheader()
-    for r in rows:
-        writer.writerow({k: ("" if v is None else v) for k, v in r.as_dict().items()})
-    return buf.getvalue()
-
-
 def read_summary_csv(path: str | os.PathLike) -> list[dict]:
-    """Read :func:`summary_csv` back (typed)."""
+    """Read a summary CSV (:data:`SUMMARY_FIELDS`) back (typed)."""
     return read_typed_csv(path, text=("scenario", "method", "label"), booleans=(),
                           integers=("n_gaps_resolved", "n_gaps", "n_digits"))
 

@@ -77,17 +77,25 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from napari_mpi_dl.analysis import protocol
+    """Run the command; the methods it registers (DC_GAN, ``--provider``) are gone afterwards,
+    so an in-process call leaves the registry as it found it."""
+    from napari_mpi_dl.analysis import methods
+
+    with methods.REGISTRY.restored():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from napari_mpi_dl.analysis import methods, protocol
+    from napari_mpi_dl.dcgan.evaluation_adapter import register_dcgan
     from napari_mpi_dl.io.atomic import write_text_atomic
     from napari_mpi_dl.physics.presets import gradient_from_preset
     from napari_mpi_dl.recon.psf_models import PSFModel
 
-    for message in protocol.load_optional_providers(
-        protocol.OPTIONAL_PROVIDERS + list(args.provider or [])
-    ):
+    for message in methods.load_providers([register_dcgan, *(args.provider or [])]):
         print(f"note: {message}", file=sys.stderr)
     if args.list_methods:
-        for name, method in protocol.registered_methods().items():
+        for name, method in methods.available().items():
             print(f"{name}: {method.label}")
         return 0
     if args.list_scenarios:
@@ -119,13 +127,14 @@ def run(args: argparse.Namespace) -> int:
     result = protocol.run_protocol(config, progress=progress)
     assert len(result.rows) == total
     from napari_mpi_dl.analysis.tables import (
+        CSV_FIELDS,
+        MNIST_FIELDS,
         markdown_table,
-        mnist_csv,
         mnist_markdown,
         write_csv,
     )
 
-    write_csv(result.rows, out / CSV_NAME)
+    write_csv(out / CSV_NAME, result.rows, CSV_FIELDS)
     table = markdown_table(result)
     write_text_atomic(out / MARKDOWN_NAME, table)
     written = [out / CSV_NAME, out / MARKDOWN_NAME]
@@ -139,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
         except ModuleNotFoundError as exc:
             print(f"note: MNIST evaluation skipped: {exc}", file=sys.stderr)
         else:
-            write_text_atomic(out / "mnist.csv", mnist_csv(rows))
+            write_csv(out / "mnist.csv", rows, MNIST_FIELDS)
             write_text_atomic(out / "mnist.md", mnist_markdown(rows))
             written += [out / "mnist.csv", out / "mnist.md"]
             table += "\n" + mnist_markdown(rows)
@@ -155,10 +164,11 @@ def run_scenarios(args: argparse.Namespace, methods: tuple[str, ...] | None) -> 
     from napari_mpi_dl.analysis import protocol
     from napari_mpi_dl.analysis.scenarios import SCENARIOS, get_scenario
     from napari_mpi_dl.analysis.tables import (
+        CSV_FIELDS,
+        MNIST_FIELDS,
+        SUMMARY_FIELDS,
         markdown_table,
-        mnist_csv,
         mnist_markdown,
-        summary_csv,
         summary_markdown,
         summary_rows,
         write_csv,
@@ -184,13 +194,13 @@ def run_scenarios(args: argparse.Namespace, methods: tuple[str, ...] | None) -> 
               + (f", {args.mnist} digits" if args.mnist else ""), file=sys.stderr)
         result = protocol.run_protocol(cfg)
         folder = out / sc.name
-        write_csv(result.rows, folder / CSV_NAME)
+        write_csv(folder / CSV_NAME, result.rows, CSV_FIELDS)
         table = markdown_table(result)
         mnist_rows = []
         if args.mnist:
             mnist_rows = protocol.run_mnist_evaluation(cfg, n_digits=args.mnist,
                                                        context=result.context)
-            write_text_atomic(folder / "mnist.csv", mnist_csv(mnist_rows))
+            write_csv(folder / "mnist.csv", mnist_rows, MNIST_FIELDS)
             table += "\n" + mnist_markdown(mnist_rows)
         write_text_atomic(folder / MARKDOWN_NAME, table)
         record = {"scenario": sc.as_dict(), "seed": args.seed, "gaps_mm": list(cfg.gaps_mm),
@@ -204,7 +214,7 @@ def run_scenarios(args: argparse.Namespace, methods: tuple[str, ...] | None) -> 
         print(f"  wrote {folder}", file=sys.stderr)
     titles = {sc.name: sc.title for sc in scenarios}
     table = summary_markdown(summary, titles)
-    write_text_atomic(out / SUMMARY_NAMES[0], summary_csv(summary))
+    write_csv(out / SUMMARY_NAMES[0], summary, SUMMARY_FIELDS)
     write_text_atomic(out / SUMMARY_NAMES[1], table)
     if not args.no_figure:
         from napari_mpi_dl.analysis.figures import write_summary_figure

@@ -18,6 +18,10 @@ import threading
 
 from napari_mpi_dl import __version__, _signals
 from napari_mpi_dl._signals import Terminated
+from napari_mpi_dl.training.guard import TrainingDivergedError
+
+#: Exit status of a training run stopped by a NaN or infinite loss.
+EXIT_DIVERGED = 3
 
 # One line per sub-command module (keep sorted by workflow order).
 SUBCOMMAND_MODULES = [
@@ -122,7 +126,9 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 2
-    prog = f"napari-mpi-dl {args.command}"
+    prog = " ".join(["napari-mpi-dl", args.command]
+                    + ([args.task] if args.command == "train" and getattr(args, "task", None)
+                       else []))
     try:
         with _signals_cleanup():
             return int(args.func(args) or 0)
@@ -130,6 +136,10 @@ def main(argv: list[str] | None = None) -> int:
         # Bad input: one clear line, no traceback.
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
+    except TrainingDivergedError as exc:
+        # a NaN/inf loss: the message says which step and loss, and that the checkpoint is kept
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return EXIT_DIVERGED
     except FileNotFoundError as exc:
         print(f"{prog}: error: {_os_error_line(exc)}", file=sys.stderr)
         return 2

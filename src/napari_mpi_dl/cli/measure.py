@@ -82,7 +82,8 @@ def phantom_for(args: argparse.Namespace, sm) -> np.ndarray:
 def run(args: argparse.Namespace) -> int:
     from napari_mpi_dl.io.mdf_read import read_system_matrix
     from napari_mpi_dl.io.mdf_write import write_measurement
-    from napari_mpi_dl.physics.sm_measurement import SYSTEM_MATRIX_FIELD, simulate_measurement
+    from napari_mpi_dl.io.sm_search import SYSTEM_MATRIX_FIELD
+    from napari_mpi_dl.physics.sm_measurement import simulate_measurement
     from napari_mpi_dl.physics.system_matrix import simulation_from_header
 
     sm = read_system_matrix(args.sm)

@@ -2,7 +2,8 @@
 
 Coordinates are in mm (y x) on the image's grid: pixel size and origin from the .tif metadata that
 this package writes, else ``--fov-mm`` (default 20 mm, centred on 0). ``--pixels`` takes pixel
-indices instead.
+indices instead; then every length is in pixels and the JSON keys say so (``separation_px``,
+``fwhm_px``, ``peaks_px`` instead of ``*_mm``; ``unit`` is ``"px"``).
 
 Examples::
 
@@ -77,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
                           min_prominence=args.min_prominence)
     record = {"image": str(args.image), "unit": unit, "start": list(prof.start_mm),
               "end": list(prof.end_mm), "length": prof.length_mm, "width_px": prof.width_px,
-              **ana.as_dict()}
+              **ana.as_dict(unit)}
     if args.json:
         if args.samples:
             record["distance"] = prof.distance_mm.tolist()

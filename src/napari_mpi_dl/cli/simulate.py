@@ -58,32 +58,17 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def build_phantom(args: argparse.Namespace, grid):
-    """Return ``(phantom, description dict)`` for the parsed arguments."""
+def phantom_spec(args: argparse.Namespace):
+    """The :class:`~napari_mpi_dl.phantoms.spec.PhantomSpec` of the parsed arguments."""
+    from napari_mpi_dl.phantoms.spec import PhantomSpec
+
     if (args.phantom is None) == (args.phantom_file is None):
         raise ValueError("give exactly one phantom: 'two-tube', 'mnist' or --phantom-file FILE")
-    if args.phantom == "two-tube":
-        from napari_mpi_dl.phantoms.two_tube import two_tube_phantom
-
-        phantom = two_tube_phantom(gap_mm=args.gap_mm, diameter_mm=args.diameter_mm,
-                                   orientation=args.orientation, grid=grid)
-        return phantom, {"phantom": "two-tube", "gap_mm": args.gap_mm,
-                         "diameter_mm": args.diameter_mm, "orientation": args.orientation}
-    if args.phantom == "mnist":
-        from napari_mpi_dl.phantoms.mnist import mnist_labels, mnist_phantom
-
-        phantom = mnist_phantom(args.index, grid=grid, size_mm=args.digit_size_mm)
-        return phantom, {"phantom": "mnist", "index": args.index,
-                         "label": int(mnist_labels([args.index])[0]),
-                         "digit_size_mm": args.digit_size_mm}
-    from napari_mpi_dl.io.images import read_image
-    from napari_mpi_dl.phantoms.images import image_phantom
-
-    phantom = image_phantom(read_image(args.phantom_file), grid=grid,
-                            clip_negative=args.clip_negative, normalise=args.normalise,
-                            name=args.phantom_file)
-    return phantom, {"phantom": "file", "file": args.phantom_file,
-                     "clip_negative": args.clip_negative, "normalise": args.normalise}
+    return PhantomSpec(
+        source="file" if args.phantom is None else args.phantom, gap_mm=args.gap_mm,
+        diameter_mm=args.diameter_mm, orientation=args.orientation, mnist_index=args.index,
+        digit_size_mm=args.digit_size_mm, file=args.phantom_file,
+        clip_negative=args.clip_negative, normalise=args.normalise)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -100,8 +85,9 @@ def run(args: argparse.Namespace) -> int:
     settings = XSpaceSettings(particle=particle_from_args(args),
                               gradient_t_per_m=gradient_from_preset(args.gradient_t_per_m),
                               scan_mode=args.scan_mode, grid=grid, **scanner_from_args(args))
+    spec = phantom_spec(args)
     check_simulation_memory(settings, args.method, snr_db=args.snr_db)  # before the phantom
-    phantom, description = build_phantom(args, grid)
+    phantom, description = spec.build(grid), spec.description()
     if not phantom.any():
         raise ValueError(
             f"the phantom is all zero on a grid of {grid.shape[0]} x {grid.shape[1]} pixels over "

@@ -11,19 +11,18 @@ Examples::
 The training SM is the simulated 19 x 19 OpenMPIData-like calibration (``--sm-seed``) unless
 ``--sm`` gives an MDF system matrix. ``--out`` gets the best epoch's weights (float16) and
 ``<out>.json`` the provenance (command, configuration, seed, hardware, wall time, curves).
-Ctrl-C or a stop leaves ``<checkpoint-dir>/contrastive_<task>_<setting>_last.pt``; ``--resume``
-continues from it.
+Ctrl-C, SIGTERM or ``--time-limit-min`` leave
+``<checkpoint-dir>/contrastive_<task>_<setting>_last.pt``; ``--resume`` continues from it.
+Stopping, resuming, progress and provenance work as in every training command
+(:mod:`napari_mpi_dl.cli._train_runner`).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
-import time
-from pathlib import Path
 
-from napari_mpi_dl.training.provenance import run_provenance
+from napari_mpi_dl.cli import _train_runner
 
 TASK_NAMES = {"recover": "recovery", "reconstruct": "reconstruction"}
 
@@ -35,7 +34,7 @@ def register(tasks) -> None:
             description=__doc__.split("\n\n")[0],
             formatter_class=argparse.ArgumentDefaultsHelpFormatter)
         add_training_arguments(p)
-        p.set_defaults(func=_run, contrastive_task=task)
+        p.set_defaults(func=_run, contrastive_task=task, command_name=cmd)
 
 
 def add_training_arguments(p: argparse.ArgumentParser) -> None:
@@ -78,97 +77,54 @@ def add_training_arguments(p: argparse.ArgumentParser) -> None:
                         "configuration's)")
     t.add_argument("--temperature", type=float, default=0.5)
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    t.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    t.add_argument("--checkpoint-dir", default="runs/contrastive")
-    t.add_argument("--checkpoint-every", type=int, default=10, help="epochs")
-    t.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
-    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    _train_runner.add_run_options(t, checkpoint_dir="runs/contrastive")
 
 
 def _run(args: argparse.Namespace) -> int:
-    import torch
+    return _train_runner.run(args, f"train {args.command_name}", _session)
 
-    from napari_mpi_dl.contrastive.config import DataConfig, ModelConfig, RunConfig, TrainConfig
-    from napari_mpi_dl.contrastive.data import (
-        build_task_data,
-        signals_from_system_matrix,
-        simulated_signal_set,
-    )
-    from napari_mpi_dl.contrastive.train import ContrastiveTrainer
-    from napari_mpi_dl.io.atomic import write_text_atomic
-    from napari_mpi_dl.training import device as devmod
-    from napari_mpi_dl.training.distributed import cleanup, init_from_env
 
-    if args.threads:
-        torch.set_num_threads(int(args.threads))
+def _session(args: argparse.Namespace, ctx, log) -> _train_runner.Session:
+    """Data, configuration and the trainer of one ``train recover|reconstruct`` run."""
+    from pathlib import Path
+
+    from napari_mpi_dl.contrastive.config import DataConfig, ModelConfig, TrainConfig
+    from napari_mpi_dl.contrastive.run import build_trainer, training_signal_set
+
     task = args.contrastive_task
     data_cfg = DataConfig(mixtures=args.mixtures, channels=tuple(args.channels),
                           seed=args.data_seed, recovery_mixtures=args.recovery_mixtures,
                           p_single=args.single_fraction, p_blob=args.blob_fraction,
                           p_digit=args.digit_fraction)
-    if args.sm:
-        from napari_mpi_dl.io.mdf_read import read_system_matrix
-
-        ss = signals_from_system_matrix(read_system_matrix(args.sm), channels=data_cfg.channels,
-                                        band_hz=data_cfg.band_hz, source=str(args.sm))
-    else:
-        ss = simulated_signal_set("training", config=data_cfg, seed=args.sm_seed)
+    ss = training_signal_set(data_cfg, sm_path=args.sm, sm_seed=args.sm_seed)
     hidden = {} if args.recovery_hidden is None else {"recovery_hidden": args.recovery_hidden}
-    model_cfg = ModelConfig(in_channels=ss.num_channels, signal_length=ss.signal_length,
-                            image_shape=tuple(ss.grid_shape), **hidden)
     train_cfg = TrainConfig(task=task, setting=args.setting, epochs=args.epochs,
                             pretrain_epochs=args.pretrain_epochs, batch_size=args.batch_size,
                             lr=args.lr, temperature=args.temperature, seed=args.seed,
                             checkpoint_every=args.checkpoint_every, device=args.device,
                             loss=args.loss, lr_schedule=args.lr_schedule)
-    config = RunConfig(data=data_cfg, model=model_cfg, train=train_cfg)
-    data = build_task_data(ss, task, data_cfg)
-    ctx = init_from_env(devmod.choose_device(args.device).type)
-    try:
-        trainer = ContrastiveTrainer(data, config, checkpoint_dir=args.checkpoint_dir, dist=ctx,
-                                     pretrained_encoder=args.pretrained)
-        if args.resume:
-            path = trainer.checkpoint_path()
-            if path.is_file():
-                step = trainer.resume(path)
-                if ctx.is_main:
-                    print(f"resumed from {path} at step {step}", file=sys.stderr)
-            elif ctx.is_main:
-                print(f"no checkpoint at {path}; starting a new run", file=sys.stderr)
-        t0 = time.perf_counter()
-        bar = None
-        if ctx.is_main and not args.quiet:
-            from tqdm import tqdm
+    trainer = build_trainer(ss, data_cfg, train_cfg, model=ModelConfig(**hidden),
+                            checkpoint_dir=args.checkpoint_dir, dist=ctx,
+                            pretrained_encoder=args.pretrained)
 
-            bar = tqdm(total=trainer.total_steps, initial=trainer.step, unit="step",
-                       desc=f"{task}/{args.setting}")
-        for report in trainer.run():
-            if bar is not None:
-                bar.n = report.step
-                bar.set_postfix_str(report.format_losses(4))
-                if report.message:
-                    bar.write(report.message)
-                bar.refresh()
-        if bar is not None:
-            bar.close()
-        wall = time.perf_counter() - t0
-        if ctx.is_main:
-            info = {
-                **run_provenance(trainer.device, ctx.world_size),
-                "wall_s_this_process": round(wall, 1),
-                "training_sm": ss.source,
-            }
-            out = trainer.export_weights(args.out, info=info)
-            meta = {"weights": str(out), "task": task, "setting": args.setting, **info,
-                    "train_wall_s": round(trainer.wall_s, 1), "steps": trainer.step,
-                    "best_epoch": trainer.best_epoch, "best_val_mse": trainer.best_val,
-                    "pretrain_best": trainer.pretrain_best,
-                    "pretrained_from": trainer.pretrained_from,
-                    "config": config.to_dict(), "data": data.info, "history": trainer.history}
-            write_text_atomic(Path(str(args.out) + ".json"), json.dumps(meta, indent=1))
-            print(f"wrote {out} (best epoch {trainer.best_epoch}, validation MSE "
-                  f"{trainer.best_val:.4g}, {trainer.wall_s:.0f} s)")
-    finally:
-        cleanup()
-    return 0
+    def finish(wall: float) -> Path:
+        from napari_mpi_dl.io.atomic import write_text_atomic
+        from napari_mpi_dl.training.provenance import provenance_path, run_provenance
+
+        info = {**run_provenance(trainer.device, ctx.world_size),
+                "wall_s_this_process": round(wall, 1), "training_sm": ss.source,
+                "stopped_by_time_limit": trainer.stopped_by_time_limit}
+        out = trainer.export_weights(args.out, info=info)
+        meta = {"weights": str(out), "task": task, "setting": args.setting, **info,
+                "train_wall_s": round(trainer.wall_s, 1), "steps": trainer.step,
+                "best_epoch": trainer.best_epoch, "best_val_mse": trainer.best_val,
+                "pretrain_best": trainer.pretrain_best,
+                "pretrained_from": trainer.pretrained_from,
+                "config": trainer.config.to_dict(), "data": trainer.data.info,
+                "history": trainer.history}
+        write_text_atomic(provenance_path(out), json.dumps(meta, indent=1))
+        print(f"wrote {out} (best epoch {trainer.best_epoch}, validation MSE "
+              f"{trainer.best_val:.4g}, {trainer.wall_s:.0f} s)")
+        return out
+
+    return _train_runner.Session(trainer=trainer, finish=finish, label=f"{task}/{args.setting}")

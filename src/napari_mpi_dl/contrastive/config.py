@@ -32,10 +32,8 @@ not:
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Literal
+from typing import Any
 
-Task = Literal["recovery", "reconstruction"]
-Setting = Literal["cl", "wo-cl"]
 TASKS = ("recovery", "reconstruction")
 SETTINGS = ("cl", "wo-cl")
 LOSSES = ("mse", "relative")
@@ -249,7 +247,10 @@ class TrainConfig(_Dictable):
     seed : int
         Seeds the weights, the batch order and the augmentations.
     checkpoint_every : int
-        Write the training checkpoint every this many epochs (and always at the end); 0: end only.
+        Write the training checkpoint every this many optimisation steps (and always at the end
+        and on a stop); 0: end only. Steps, as in DC_GAN's configuration (configurations stored
+        before version 2 of the weights format counted epochs, see
+        :mod:`napari_mpi_dl.contrastive.weights`).
     report_every : int
         Yield a progress report every this many steps (and at every epoch end).
     device : str
@@ -273,7 +274,7 @@ class TrainConfig(_Dictable):
     betas: tuple[float, float] = (0.9, 0.999)
     temperature: float = 0.5
     seed: int = 0
-    checkpoint_every: int = 10
+    checkpoint_every: int = 500
     report_every: int = 10
     device: str = "auto"
     loss: str = "mse"

@@ -1,6 +1,6 @@
 """Use trained contrastive models: SM recovery and direct reconstruction.
 
-Weights files (written by :func:`napari_mpi_dl.contrastive.train.save_task_weights`) carry the
+Weights files (written by :func:`napari_mpi_dl.contrastive.weights.save_task_weights`) carry the
 normalisation factor, band, receive channels, sampling rate and training grid, so inference
 applies exactly the training preprocessing. Inputs are checked: wrong channel counts, signal
 lengths, sampling rates or SM grids raise ``ValueError`` naming what was expected.
@@ -19,7 +19,6 @@ lengths, sampling rates or SM grids raise ``ValueError`` naming what was expecte
 from __future__ import annotations
 
 import copy
-import json
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -29,8 +28,6 @@ import numpy as np
 
 from napari_mpi_dl.contrastive.config import SETTINGS, TASKS, RunConfig
 from napari_mpi_dl.contrastive.data import SignalSet, bandpass, check_signals
-
-WEIGHTS_FORMAT = "napari-mpi-dl/contrastive-weights"
 
 
 def shipped_weights_name(task: str, setting: str) -> str:
@@ -99,6 +96,7 @@ def load_model(path: str | os.PathLike | None = None, *, task: str | None = None
         task than ``task``, or does not fit the architecture it declares.
     """
     from napari_mpi_dl.contrastive.models import TaskModel
+    from napari_mpi_dl.contrastive.weights import read_task_payload
     from napari_mpi_dl.training import checkpoint as ckpt
     from napari_mpi_dl.training.device import choose_device
 
@@ -106,25 +104,16 @@ def load_model(path: str | os.PathLike | None = None, *, task: str | None = None
         if task is None:
             raise ValueError("give a weights file or a task ('recovery' or 'reconstruction')")
         path = shipped_weights_path(task, setting)
-    from napari_mpi_dl.contrastive.train import read_weights_payload
-
-    payload = read_weights_payload(path)
-    if not isinstance(payload, dict) or payload.get("format") != WEIGHTS_FORMAT:
-        raise ckpt.CheckpointError(f"{str(path)!r} is not a napari-mpi-dl contrastive weights "
-                                   f"file (no {WEIGHTS_FORMAT!r} marker)")
-    if task is not None and payload.get("task") != task:
-        raise ckpt.CheckpointError(f"{str(path)!r} holds a {payload.get('task')!r} model, "
-                                   f"expected {task!r}")
+    payload = read_task_payload(path, task=task)
     config = RunConfig.from_dict(payload["config"])
     dev = choose_device(device)
     model = TaskModel(payload["task"], config.model)
     ckpt.load_state_dict_checked(model, payload["state_dict"], name=payload["task"],
                                  source=str(path))
     model.to(dev).eval()
-    info = payload.get("info") or "{}"
     return LoadedModel(task=payload["task"], setting=payload.get("setting", "?"), model=model,
                        config=config, data=dict(payload["data"]), device=dev,
-                       info=json.loads(info) if isinstance(info, str) else dict(info),
+                       info=payload["info"],
                        source=str(path))
 
 

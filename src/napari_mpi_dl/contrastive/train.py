@@ -31,16 +31,14 @@ ranks restore the same epoch. Checkpoints hold the plain modules; only rank 0 wr
 from __future__ import annotations
 
 import copy
-import io
 import json
 import math
 import os
-import threading
 import time
-import zlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -51,23 +49,17 @@ from napari_mpi_dl.contrastive.config import RunConfig
 from napari_mpi_dl.contrastive.data import TaskData
 from napari_mpi_dl.contrastive.losses import nt_xent
 from napari_mpi_dl.contrastive.models import ContrastiveModel, TaskModel
+from napari_mpi_dl.contrastive.weights import (
+    CHECKPOINT_KIND,
+    read_weights_payload,
+    save_task_weights,
+)
 from napari_mpi_dl.training import checkpoint as ckpt
 from napari_mpi_dl.training import device as devmod
-from napari_mpi_dl.training.distributed import (
-    DistributedContext,
-    all_reduce_mean,
-    barrier,
-    data_parallel,
-)
-from napari_mpi_dl.training.guard import check_finite
+from napari_mpi_dl.training.distributed import DistributedContext, all_reduce_mean, data_parallel
 from napari_mpi_dl.training.reports import TrainingReport
+from napari_mpi_dl.training.trainer import Trainer, config_differences
 
-CHECKPOINT_KIND = "contrastive"
-WEIGHTS_FORMAT = "napari-mpi-dl/contrastive-weights"
-WEIGHTS_VERSION = 1
-#: Weights files are a torch file compressed with zlib behind this 8-byte marker (float16 weights
-#: compress by ~8 %, which keeps the reconstruction model below 5 MB).
-ZLIB_MAGIC = b"NMDLZ01\n"
 _FREE_TRAIN_KEYS = {"epochs", "pretrain_epochs", "checkpoint_every", "report_every", "device"}
 
 
@@ -75,12 +67,51 @@ def checkpoint_name(task: str, setting: str) -> str:
     return f"contrastive_{task}_{setting}_last.pt"
 
 
+@dataclass(frozen=True)
+class TrainSet:
+    """The training samples of one epoch of one phase.
+
+    ``inputs`` (N, C, V) normalised signals, ``targets`` the main task's targets (None while
+    pretraining) and ``indices`` the rows of ``inputs`` (and ``targets``) to train on.
+    """
+
+    inputs: np.ndarray
+    targets: np.ndarray | None
+    indices: np.ndarray
+
+
+class EpochSource(Protocol):
+    """Where the trainer gets each epoch's training samples (the validation split stays
+    ``data``'s).
+
+    ``train_set(phase, epoch)`` (phase ``"pretrain"`` or ``"main"``, epoch counted from 0 in
+    that phase) must be deterministic in its arguments (a resumed run asks again for the epoch
+    it stopped in) and give the same number of samples every epoch of a phase.
+    """
+
+    def train_set(self, phase: str, epoch: int) -> TrainSet: ...
+
+
+class FixedTrainSet:
+    """The default :class:`EpochSource`: the training split of ``data`` in every epoch."""
+
+    def __init__(self, data: TaskData) -> None:
+        self.data = data
+
+    def train_set(self, phase: str, epoch: int) -> TrainSet:
+        d = self.data
+        if phase == "pretrain":
+            return TrainSet(d.pretrain, None, d.pretrain_train)
+        return TrainSet(d.inputs, d.targets, d.train)
+
+
 def _cpu_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
 
 
-class ContrastiveTrainer:
-    """Train one task in one setting.
+class ContrastiveTrainer(Trainer):
+    """Train one task in one setting (the shared shell is
+    :class:`~napari_mpi_dl.training.trainer.Trainer`).
 
     Parameters
     ----------
@@ -96,12 +127,16 @@ class ContrastiveTrainer:
     pretrained_encoder : path-like, optional
         A checkpoint or weights file whose encoder (and projector, if present) initialises this
         run; the CL pretraining phase is then skipped.
+    epochs_from : EpochSource, optional
+        Gives each epoch's training samples (e.g. fresh mixtures per epoch); default
+        :class:`FixedTrainSet` (``data``'s training split every epoch).
     """
 
     def __init__(self, data: TaskData, config: RunConfig | None = None, *,
                  checkpoint_dir: str | os.PathLike | None = None,
                  dist: DistributedContext | None = None,
-                 pretrained_encoder: str | os.PathLike | None = None) -> None:
+                 pretrained_encoder: str | os.PathLike | None = None,
+                 epochs_from: EpochSource | None = None) -> None:
         self.config = config or RunConfig()
         t = self.config.train
         if data.task != t.task:
@@ -115,13 +150,11 @@ class ContrastiveTrainer:
             raise ValueError(f"reconstruction targets are {data.targets.shape[1:]} images but "
                              f"the model's image_shape is {m.image_shape}: the SM grid must match")
         self.data = data
-        self.dist = dist or DistributedContext()
-        self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
-        self.device = devmod.choose_device(t.device)
-        if self.dist.enabled and self.device.type == "cuda":
-            self.device = torch.device("cuda", self.dist.local_rank)
-
-        torch.manual_seed(t.seed)
+        self.epochs_from: EpochSource = epochs_from or FixedTrainSet(data)
+        self._epoch_set: tuple[str, int, TrainSet] | None = None
+        self._train_sizes: dict[str, int] = {}
+        super().__init__(kind=CHECKPOINT_KIND, device=t.device, seed=t.seed,
+                         checkpoint_dir=checkpoint_dir, dist=dist)
         self.model = TaskModel(t.task, m).to(self.device)
         self.contrastive = ContrastiveModel(self.model.encoder, m).to(self.device)
         self.pretrained_from = None
@@ -133,7 +166,6 @@ class ContrastiveTrainer:
         self._aug = torch.Generator().manual_seed(t.seed + 12345)
         self.phase = "pretrain" if (t.pretrains and self.pretrained_from is None) else "main"
         self.epoch = 0  # epochs completed in the current phase
-        self.step = 0
         self._perm: np.ndarray | None = None
         self._batch_pos = 0
         self._loss_sum = 0.0
@@ -143,21 +175,35 @@ class ContrastiveTrainer:
         self._best_state: dict[str, Any] | None = None
         self.pretrain_best: dict[str, float] = {}
         self.history: list[dict[str, Any]] = []
-        self._stop = threading.Event()
         self.wall_s = 0.0
         #: The current phase's DistributedDataParallel wrapper (None for a single process and
         #: before the phase's first step).
         self.ddp: torch.nn.parallel.DistributedDataParallel | None = None
 
     # -- data -------------------------------------------------------------------------------------
-    def _split(self, phase: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _validation(self, phase: str) -> tuple[np.ndarray, np.ndarray]:
+        """(inputs, indices) of the phase's validation split."""
         d = self.data
-        if phase == "pretrain":
-            return d.pretrain, d.pretrain_train, d.pretrain_val
-        return d.inputs, d.train, d.val
+        return (d.pretrain, d.pretrain_val) if phase == "pretrain" else (d.inputs, d.val)
+
+    def train_set(self) -> TrainSet:
+        """The current epoch's training samples (asked from :attr:`epochs_from` once per
+        epoch)."""
+        key = (self.phase, self.epoch)
+        if self._epoch_set is None or self._epoch_set[:2] != key:
+            self._epoch_set = (*key, self.epochs_from.train_set(*key))
+        return self._epoch_set[2]
+
+    def _train_size(self, phase: str) -> int:
+        if phase not in self._train_sizes:
+            if phase == self.phase:
+                self._train_sizes[phase] = len(self.train_set().indices)
+            else:
+                self._train_sizes[phase] = len(self.epochs_from.train_set(phase, 0).indices)
+        return self._train_sizes[phase]
 
     def steps_per_epoch(self, phase: str) -> int:
-        n = len(self._split(phase)[1]) // self.dist.world_size
+        n = self._train_size(phase) // self.dist.world_size
         bs = self.config.train.batch_size
         full, rest = divmod(n, bs)
         return full + (1 if rest >= 2 else 0)  # a batch of one breaks BatchNorm / NT-Xent
@@ -174,9 +220,8 @@ class ContrastiveTrainer:
         return t.pretrain_epochs if phase == "pretrain" else t.epochs
 
     def _epoch_batches(self) -> list[np.ndarray]:
-        _, train, _ = self._split(self.phase)
         ws, rank = self.dist.world_size, self.dist.rank
-        n = len(train) // ws
+        n = len(self._perm) // ws
         shard = self._perm[rank * n:(rank + 1) * n]
         bs = self.config.train.batch_size
         return [b for b in (shard[i:i + bs] for i in range(0, n, bs)) if len(b) >= 2]
@@ -229,8 +274,8 @@ class ContrastiveTrainer:
 
     def train_step(self, batch: np.ndarray) -> float:
         """One optimisation step of the current phase on the sample indices ``batch``."""
-        arrays, _, _ = self._split(self.phase)
-        x = self._tensor(arrays[batch])
+        current = self.train_set()
+        x = self._tensor(current.inputs[batch])
         step = self.step + 1
         net = self._trained()
         net.train()
@@ -238,10 +283,10 @@ class ContrastiveTrainer:
             loss = self._pretrain_loss(x, self._aug, net)
             opt = self.opt_pre
         else:
-            loss = self._main_loss(x, self._tensor(self.data.targets[batch]), net)
+            loss = self._main_loss(x, self._tensor(current.targets[batch]), net)
             opt = self.opt_main
         value = float(loss.detach())
-        check_finite({f"{self.phase}_loss": value}, step=step)
+        self.check_losses({f"{self.phase}_loss": value})
         self._set_lr(opt)
         opt.zero_grad(set_to_none=True)
         loss.backward()  # under torchrun DDP averages the gradients here
@@ -256,7 +301,7 @@ class ContrastiveTrainer:
         The pretraining validation uses augmentations from a fixed seed, so its values are
         comparable between epochs.
         """
-        arrays, _, val = self._split(self.phase)
+        arrays, val = self._validation(self.phase)
         bs = max(2, self.config.train.batch_size)
         total, count = 0.0, 0
         gen = torch.Generator().manual_seed(self.config.train.seed + 999)
@@ -291,10 +336,6 @@ class ContrastiveTrainer:
             self.model.head.load_state_dict(self._best_state["head"])
 
     # -- the loop ---------------------------------------------------------------------------------
-    def request_stop(self) -> None:
-        """Ask :meth:`run` to stop after the current step (thread-safe)."""
-        self._stop.set()
-
     @property
     def finished(self) -> bool:
         return self.phase == "done"
@@ -311,7 +352,7 @@ class ContrastiveTrainer:
     def run(self) -> Iterator[TrainingReport]:
         """Train both phases to the end (or a stop request), yielding progress reports."""
         t = self.config.train
-        t0 = time.perf_counter()
+        t0 = self._start_clock()
         wall0 = self.wall_s
         total = self.total_steps
         start = "pretraining with NT-Xent" if self.phase == "pretrain" else (
@@ -330,8 +371,7 @@ class ContrastiveTrainer:
                                                  f"the {t.task} task")
                 continue
             if self._perm is None:
-                _, train, _ = self._split(self.phase)
-                self._perm = self._rng.permutation(train)
+                self._perm = self._rng.permutation(self.train_set().indices)
                 self._batch_pos = 0
                 self._loss_sum, self._loss_n = 0.0, 0
             batches = self._epoch_batches()
@@ -340,19 +380,25 @@ class ContrastiveTrainer:
                 self._batch_pos += 1
                 self._loss_sum += loss
                 self._loss_n += 1
-                if self._stop.is_set():
+                if self.stop_due():
                     written = self._save_if(True, t0, wall0)
                     yield TrainingReport(step=self.step, epoch=self._global_epoch(),
                                          total_steps=total, losses={"train": loss},
                                          elapsed_s=time.perf_counter() - t0,
-                                         message="stopped" + (f"; checkpoint {written}"
-                                                              if written else ""),
+                                         message=self.stop_message()
+                                         + (f"; checkpoint {written}" if written else ""),
                                          checkpoint=written)
                     return
-                if self.step % t.report_every == 0 and self._batch_pos < len(batches):
+                # (a checkpoint due at an epoch's last step is written after the epoch's end)
+                written = self._save_if(self._batch_pos < len(batches) and self.checkpoint_due(
+                    False, t.checkpoint_every), t0, wall0)
+                if written or (self.step % t.report_every == 0
+                               and self._batch_pos < len(batches)):
                     yield TrainingReport(step=self.step, epoch=self._global_epoch(),
                                          total_steps=total, losses={"train": loss},
-                                         elapsed_s=time.perf_counter() - t0)
+                                         elapsed_s=time.perf_counter() - t0,
+                                         message=f"checkpoint {written}" if written else "",
+                                         checkpoint=written)
             # epoch end
             train_loss = all_reduce_mean(self._loss_sum / max(1, self._loss_n), self.dist)
             # Ranks differ only in BatchNorm running statistics (each updated its own since DDP's
@@ -371,9 +417,8 @@ class ContrastiveTrainer:
             last_epoch = self.epoch >= n_epochs
             if last_epoch:
                 self._end_phase()
-            due = self.phase == "done" or (t.checkpoint_every
-                                           and self.epoch % t.checkpoint_every == 0)
-            written = self._save_if(bool(due), t0, wall0)
+            written = self._save_if(self.checkpoint_due(self.phase == "done",
+                                                        t.checkpoint_every), t0, wall0)
             label = self.history[-1]["phase"]
             msg = f"{label} epoch {self.history[-1]['epoch']}/{n_epochs}" + (
                 " (best)" if improved else "")
@@ -415,34 +460,27 @@ class ContrastiveTrainer:
         self.wall_s = wall0 + time.perf_counter() - t0
         return str(self.save_checkpoint())
 
-    def checkpoint_path(self) -> Path:
-        if self.checkpoint_dir is None:
-            raise ValueError("checkpoint_dir was not given")
+    def checkpoint_name(self) -> str:
         t = self.config.train
-        return self.checkpoint_dir / checkpoint_name(t.task, t.setting)
+        return checkpoint_name(t.task, t.setting)
 
-    def save_checkpoint(self, path: str | os.PathLike | None = None) -> Path:
-        """Write the whole training state atomically (rank 0 only; the other ranks wait)."""
-        target = Path(path) if path is not None else self.checkpoint_path()
-        if self.dist.is_main:
-            extra = {
-                "phase": self.phase, "epoch": self.epoch, "batch_pos": self._batch_pos,
-                "perm": None if self._perm is None else torch.from_numpy(self._perm.copy()),
-                "loss_sum": self._loss_sum, "loss_n": self._loss_n,
-                "best_val": self.best_val, "best_epoch": self.best_epoch,
-                "best_state": self._best_state, "pretrain_best": dict(self.pretrain_best),
-                "history": json.dumps(self.history),
-                "numpy_rng": json.dumps(self._rng.bit_generator.state),
-                "aug_rng": self._aug.get_state(), "wall_s": self.wall_s,
-                "pretrained_from": self.pretrained_from, "data_info": json.dumps(self.data.info),
-            }
-            ckpt.save_checkpoint(
-                target, kind=CHECKPOINT_KIND, step=self.step, config=self.config.to_dict(),
-                models={"encoder": self.model.encoder, "head": self.model.head,
-                        "projector": self.contrastive.projector},
-                optimizers={"pretrain": self.opt_pre, "main": self.opt_main}, extra=extra)
-        barrier(self.dist)
-        return target
+    def checkpoint_state(self) -> dict[str, Any]:
+        extra = {
+            "phase": self.phase, "epoch": self.epoch, "batch_pos": self._batch_pos,
+            "perm": None if self._perm is None else torch.from_numpy(self._perm.copy()),
+            "loss_sum": self._loss_sum, "loss_n": self._loss_n,
+            "best_val": self.best_val, "best_epoch": self.best_epoch,
+            "best_state": self._best_state, "pretrain_best": dict(self.pretrain_best),
+            "history": json.dumps(self.history),
+            "numpy_rng": json.dumps(self._rng.bit_generator.state),
+            "aug_rng": self._aug.get_state(), "wall_s": self.wall_s,
+            "pretrained_from": self.pretrained_from, "data_info": json.dumps(self.data.info),
+        }
+        return {"config": self.config.to_dict(),
+                "models": {"encoder": self.model.encoder, "head": self.model.head,
+                           "projector": self.contrastive.projector},
+                "optimizers": {"pretrain": self.opt_pre, "main": self.opt_main},
+                "extra": extra}
 
     def resume(self, path: str | os.PathLike) -> int:
         """Continue a run from its checkpoint; returns the step reached.
@@ -450,23 +488,18 @@ class ContrastiveTrainer:
         The configuration must match except ``epochs``, ``pretrain_epochs``,
         ``checkpoint_every``, ``report_every`` and ``device`` (so a run can be extended).
         """
-        payload = ckpt.load_checkpoint(path, kind=CHECKPOINT_KIND)
+        payload = self.load_checkpoint(path)
         saved = RunConfig.from_dict(payload["config"]).to_dict()
         mine = self.config.to_dict()
-        diffs = [f"{sec}.{k}" for sec in mine for k in mine[sec]
-                 if saved[sec].get(k) != mine[sec][k]
-                 and not (sec == "train" and k in _FREE_TRAIN_KEYS)]
+        diffs = config_differences(saved, mine, {f"train.{k}" for k in _FREE_TRAIN_KEYS})
         if diffs:
             raise ckpt.CheckpointError(
                 f"checkpoint {str(path)!r} was made with other settings for {diffs}: "
                 + ", ".join(f"{d}={saved[d.split('.')[0]][d.split('.')[1]]!r}" for d in diffs))
-        for name, module in (("encoder", self.model.encoder), ("head", self.model.head),
-                             ("projector", self.contrastive.projector)):
-            ckpt.load_state_dict_checked(module, payload["models"].get(name), name=name,
-                                         source=str(path))
+        state = self.checkpoint_state()
+        self.restore_state(payload, path, models=state["models"],
+                           optimizers=state["optimizers"])
         try:
-            self.opt_pre.load_state_dict(payload["optimizers"]["pretrain"])
-            self.opt_main.load_state_dict(payload["optimizers"]["main"])
             e = payload["extra"]
             self.phase, self.epoch = str(e["phase"]), int(e["epoch"])
             self._batch_pos = int(e["batch_pos"])
@@ -483,14 +516,8 @@ class ContrastiveTrainer:
         except (KeyError, ValueError, TypeError, RuntimeError) as exc:
             raise ckpt.CheckpointError(
                 f"checkpoint {str(path)!r} has an incomplete training state: {exc}") from exc
-        self.step = int(payload["step"])
         if self.phase == "done" and self.epoch < self.config.train.epochs:
             self.phase = "main"  # extended run: continue the main phase
-        for opt in (self.opt_pre, self.opt_main):
-            for state in opt.state.values():
-                for k, v in state.items():
-                    if torch.is_tensor(v) and k != "step":
-                        state[k] = v.to(self.device)
         return self.step
 
     def _load_pretrained(self, path: str | os.PathLike) -> None:
@@ -511,11 +538,8 @@ class ContrastiveTrainer:
                                          name="projector", source=str(path))
         self.pretrained_from = str(path)
 
-    def export_weights(self, path: str | os.PathLike, *, info: dict[str, Any] | None = None,
-                       half: bool = True) -> Path:
-        """Write the (best) task model for inference, float16 by default (rank 0 only)."""
-        if not self.dist.is_main:
-            return Path(path)
+    def _write_weights(self, path: Path, *, info: dict[str, Any] | None, half: bool) -> Path:
+        """The (best) task model for inference (see :mod:`napari_mpi_dl.contrastive.weights`)."""
         model = self.model
         if self.phase == "main" and self._best_state is not None:
             # Stopped mid-phase: the live weights are the last step's, not the best epoch's.
@@ -528,52 +552,6 @@ class ContrastiveTrainer:
                 "pretrained_from": self.pretrained_from, **(info or {})}
         return save_task_weights(path, model, self.config, self.data.info, info=meta,
                                  half=half)
-
-
-def save_task_weights(path: str | os.PathLike, model: TaskModel, config: RunConfig,
-                      data_info: dict[str, Any], *, info: dict[str, Any] | None = None,
-                      half: bool = True) -> Path:
-    """Save an encoder + head for inference, with everything needed to use it.
-
-    The file holds ``format``, ``task``, ``setting``, the run configuration, ``data`` (the
-    normalisation factor in V, band, channels, sampling rate, training grid, recovery shift in
-    mm) and the state dict (float16 when ``half``), plus free-form ``info`` (provenance).
-    """
-    from napari_mpi_dl.io.atomic import atomic_path
-
-    state = {k: (v.detach().cpu().half() if half and v.is_floating_point() else v.detach().cpu())
-             for k, v in model.state_dict().items()}
-    payload = {"format": WEIGHTS_FORMAT, "format_version": WEIGHTS_VERSION, "task": model.task,
-               "setting": config.train.setting, "config": config.to_dict(),
-               "data": json.loads(json.dumps(data_info)), "state_dict": state,
-               "info": json.dumps(info or {})}
-    buf = io.BytesIO()
-    torch.save(payload, buf)
-    with atomic_path(path) as tmp:
-        Path(tmp).write_bytes(ZLIB_MAGIC + zlib.compress(buf.getvalue(), 9))
-    return Path(path)
-
-
-def read_weights_payload(path: str | os.PathLike) -> Any:
-    """Read a weights file: zlib-compressed (:data:`ZLIB_MAGIC` + data) or a plain torch file.
-
-    Raises :class:`~napari_mpi_dl.training.checkpoint.CheckpointError` for missing, truncated or
-    foreign files.
-    """
-    p = Path(path)
-    if not p.is_file():
-        raise ckpt.CheckpointError(f"contrastive weights file {str(p)!r} does not exist")
-    with open(p, "rb") as fh:
-        head = fh.read(len(ZLIB_MAGIC))
-    if head != ZLIB_MAGIC:
-        return ckpt.read_torch_file(p, what="contrastive weights")
-    try:
-        raw = zlib.decompress(p.read_bytes()[len(ZLIB_MAGIC):])
-        return torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ckpt.CheckpointError(
-            f"contrastive weights file {str(p)!r} is corrupted or truncated: "
-            f"{type(exc).__name__}: {exc}") from exc
 
 
 def copy_config(config: RunConfig, **train_changes) -> RunConfig:

@@ -1,7 +1,7 @@
 """Model card of a DC_GAN weights file: what the generator was trained on, and what it covers.
 
 The card travels *inside* the weights file (``payload["card"]``, weights format version 2; see
-:func:`napari_mpi_dl.dcgan.train.save_generator_weights`). Files of format version 1 have no
+:func:`napari_mpi_dl.dcgan.weights.save_generator_weights`). Files of format version 1 have no
 card: :func:`card_from_info` derives what their training record states (pixel size and field of
 view of the data, noise level, data description, provenance) and leaves the rest ``None``,
 which every display shows as "unknown" and :meth:`ModelCard.check_input` treats as "cannot be

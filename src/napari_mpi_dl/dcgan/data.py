@@ -117,35 +117,20 @@ def load_domains(
     split_seed : int
         Seed of the X/Y phantom split.
     """
-    import h5py
+    from napari_mpi_dl.datasets.read import read_dataset
 
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"data set {str(p)!r} does not exist")
     if y_source not in Y_SOURCES:
         raise ValueError(f"y_source must be one of {Y_SOURCES}, got {y_source!r}")
-    try:
-        f = h5py.File(p, "r")
-    except OSError as exc:
-        raise ValueError(f"data set {str(p)!r} is not a readable HDF5 file: {exc}") from exc
-    with f:
-        def need(key: str) -> np.ndarray:
-            if key not in f:
-                have = sorted(_list_datasets(f))
-                raise ValueError(f"data set {str(p)!r} has no {key!r} (it holds {have}); "
-                                 "generate it with the needed outputs")
-            return np.asarray(f[key], dtype=np.float64)
-
-        x_all = need(f"native/{x_gradient}")
-        if y_source == "deconvolved":
-            y_key = f"deconvolved/{x_gradient}"
-        else:
-            y_key = f"native/{y_gradient or 'high'}"
-        y_all = need(y_key)
-        noisy_key = f"native_noisy/{x_gradient}"
-        noisy = np.asarray(f[noisy_key], dtype=np.float64) if include_noisy and noisy_key in f \
-            else None
-        attrs = {k: (v.item() if hasattr(v, "item") else v) for k, v in f.attrs.items()}
+    data = read_dataset(path)
+    p = data.path
+    x_all = data.stack(f"native/{x_gradient}").astype(np.float64)
+    y_key = (f"deconvolved/{x_gradient}" if y_source == "deconvolved"
+             else f"native/{y_gradient or 'high'}")
+    y_all = data.stack(y_key).astype(np.float64)
+    noisy = None
+    if include_noisy and x_gradient in data.native_noisy:
+        noisy = data.native_noisy[x_gradient].astype(np.float64)
+    attrs = data.attrs
     if x_all.shape != y_all.shape:
         raise ValueError(f"{x_gradient!r} natives {x_all.shape} and Y images {y_all.shape} differ")
     ix, iy = split_halves(x_all.shape[0], split_seed)
@@ -164,13 +149,10 @@ def _jsonable(value):
     return arr.tolist() if arr.dtype.kind in "fiu" else str(value)
 
 
-def _list_datasets(f) -> list[str]:
-    names: list[str] = []
-    f.visititems(lambda n, o: names.append(n) if hasattr(o, "shape") else None)
-    return names
-
-
-DEFAULT_RL_ITERATIONS = 200
+#: Richardson-Lucy iterations (fixed count, no early stop) of the generated domain-Y references:
+#: the shipped model's recipe. Not the deconvolution default
+#: (:data:`napari_mpi_dl.recon.deconvolution.DEFAULT_RL_ITERATIONS`, with early stopping).
+Y_REFERENCE_RL_ITERATIONS = 200
 
 
 def generate_domains(
@@ -179,7 +161,7 @@ def generate_domains(
     y_source: YSource = "deconvolved",
     snr_db: float | None = 30.0,
     seed: int = 0,
-    rl_iterations: int = DEFAULT_RL_ITERATIONS,
+    rl_iterations: int = Y_REFERENCE_RL_ITERATIONS,
     y_phantoms: int | None = None,
     progress=None,
 ) -> Domains:
@@ -292,7 +274,8 @@ def load_any(path: str | os.PathLike, **options) -> Domains:
 class UnpairedSampler:
     """Random unpaired batches ``(x, y)`` of shape (b, 1, c, c) with seeded crops and flips.
 
-    The numpy Generator is seeded with ``seed + rank`` (distinct draws per data-parallel rank)
+    The numpy Generator is ``numpy.random.default_rng(seed + 1000 * rank)`` (distinct draws per
+    data-parallel rank; seeds of different runs below 1000 apart never share a rank's stream)
     and its state is saved in checkpoints (:meth:`state_dict`), so a resumed run draws exactly
     the batches the uninterrupted run would have drawn.
     """

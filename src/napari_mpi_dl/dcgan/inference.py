@@ -10,7 +10,6 @@ resampling) and mapped back to the input's [min, max] (see :mod:`napari_mpi_dl.d
 
 from __future__ import annotations
 
-import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,14 +18,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from napari_mpi_dl.dcgan.config import GeneratorConfig, ModelConfig
+from napari_mpi_dl.dcgan.config import GeneratorConfig
 from napari_mpi_dl.dcgan.data import denormalise, normalise
 from napari_mpi_dl.dcgan.networks import MIN_SIZE, ResnetGenerator
+from napari_mpi_dl.dcgan.weights import read_generator_state
 from napari_mpi_dl.training import checkpoint as ckpt
 from napari_mpi_dl.training.device import choose_device, torch_threads
 
 SHIPPED_WEIGHTS = "dcgan_weights.pt"
-SHIPPED_METADATA = "dcgan_weights.json"
 
 
 def shipped_weights_path() -> Path:
@@ -47,59 +46,6 @@ class Deblurrer:
 
     def __call__(self, image, **kwargs) -> np.ndarray:
         return deblur(image, self, **kwargs)
-
-
-def read_generator_state(path: str | os.PathLike) -> tuple[GeneratorConfig, dict, dict]:
-    """Read (config, state_dict, info) of G from a weights file or a full training checkpoint.
-
-    Raises
-    ------
-    napari_mpi_dl.training.checkpoint.CheckpointError
-        If the file is missing, corrupted, or not DC_GAN weights.
-    """
-    from napari_mpi_dl.contrastive.train import WEIGHTS_FORMAT as CONTRASTIVE_FORMAT
-    from napari_mpi_dl.contrastive.train import ZLIB_MAGIC
-    from napari_mpi_dl.dcgan.train import CHECKPOINT_KIND, WEIGHTS_FORMAT, WEIGHTS_VERSION
-
-    contrastive = ckpt.CheckpointError(
-        f"{str(path)!r} is a contrastive model (MPI signal recovery/reconstruction), not DC_GAN "
-        "weights; use it with 'napari-mpi-dl contrastive', and give 'deblur --weights' a file "
-        "from 'napari-mpi-dl train deblur'")
-    with contextlib.suppress(OSError), open(path, "rb") as fh:
-        if fh.read(len(ZLIB_MAGIC)) == ZLIB_MAGIC:
-            raise contrastive
-    payload = ckpt.read_torch_file(path, what="DC_GAN weights")
-    if isinstance(payload, dict) and payload.get("format") == CONTRASTIVE_FORMAT:
-        raise contrastive
-    if not isinstance(payload, dict):
-        raise ckpt.CheckpointError(f"{str(path)!r} is not a DC_GAN weights file")
-    try:
-        if payload.get("format") == WEIGHTS_FORMAT:
-            if int(payload.get("format_version", 0)) > WEIGHTS_VERSION:
-                raise ckpt.CheckpointError(
-                    f"{str(path)!r} uses weights format {payload['format_version']}; this "
-                    f"version of napari-mpi-dl reads up to {WEIGHTS_VERSION}")
-            info = dict(payload.get("info", {}), step=payload.get("step"))
-            if payload.get("card") is not None:
-                from napari_mpi_dl.dcgan.card import ModelCard
-
-                info["card"] = ModelCard.from_dict(payload["card"]).to_dict()
-            return GeneratorConfig(**payload["generator"]), payload["state_dict"], info
-        if payload.get("format") == ckpt.CHECKPOINT_FORMAT:
-            if payload.get("kind") != CHECKPOINT_KIND:
-                raise ckpt.CheckpointError(
-                    f"{str(path)!r} is a {payload.get('kind')!r} checkpoint, not DC_GAN")
-            cfg = ModelConfig.from_dict(payload["config"]["model"]).generator
-            return cfg, payload["models"]["G"], {"step": payload.get("step"),
-                                                 "checkpoint": True}
-    except (KeyError, TypeError, ValueError) as exc:
-        if isinstance(exc, ckpt.CheckpointError):
-            raise
-        raise ckpt.CheckpointError(f"{str(path)!r} is an incomplete DC_GAN weights file: "
-                                   f"{type(exc).__name__}: {exc}") from exc
-    raise ckpt.CheckpointError(
-        f"{str(path)!r} is not a DC_GAN weights file or checkpoint (unknown format "
-        f"{payload.get('format')!r})")
 
 
 def load_deblurrer(
@@ -141,13 +87,11 @@ def load_deblurrer(
 
 
 def _shipped_metadata() -> dict[str, Any]:
-    import json
+    from napari_mpi_dl.training.provenance import read_provenance
 
     try:
-        from napari_mpi_dl._resources import resource_path
-
-        return json.loads(resource_path(SHIPPED_METADATA).read_text())
-    except (FileNotFoundError, ValueError):
+        return read_provenance(shipped_weights_path())
+    except FileNotFoundError:
         return {}
 
 

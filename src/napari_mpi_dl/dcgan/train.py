@@ -33,7 +33,6 @@ Checkpoints hold the plain networks' state dicts (the same file format as a sing
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -47,23 +46,14 @@ from torch.nn.parallel import DistributedDataParallel
 from napari_mpi_dl.dcgan.config import ModelConfig, TrainConfig
 from napari_mpi_dl.dcgan.data import Domains, UnpairedSampler
 from napari_mpi_dl.dcgan.model import DCGAN
+from napari_mpi_dl.dcgan.weights import CHECKPOINT_KIND, save_generator_weights
 from napari_mpi_dl.training import checkpoint as ckpt
 from napari_mpi_dl.training import device as devmod
-from napari_mpi_dl.training.distributed import (
-    DistributedContext,
-    all_reduce_mean,
-    barrier,
-    data_parallel,
-)
-from napari_mpi_dl.training.guard import check_finite
+from napari_mpi_dl.training.distributed import DistributedContext, all_reduce_mean, data_parallel
 from napari_mpi_dl.training.reports import TrainingReport
+from napari_mpi_dl.training.trainer import Trainer, config_differences
 
-CHECKPOINT_KIND = "dcgan"
 LAST_CHECKPOINT = "dcgan_last.pt"
-WEIGHTS_FORMAT = "napari-mpi-dl/dcgan-generator"
-#: 2: the payload carries a model card (``"card"``, :mod:`napari_mpi_dl.dcgan.card`); version 1
-#: files (no card) still load, with a card derived from their training record.
-WEIGHTS_VERSION = 2
 
 
 def _set_requires_grad(modules, flag: bool) -> None:
@@ -113,8 +103,9 @@ class _Routed:
             setattr(self, name, nets.get(name, getattr(model, name)))
 
 
-class DCGANTrainer:
-    """Train DC_GAN on unpaired domains.
+class DCGANTrainer(Trainer):
+    """Train DC_GAN on unpaired domains ; the shared shell is
+    :class:`~napari_mpi_dl.training.trainer.Trainer`.
 
     Parameters
     ----------
@@ -142,16 +133,10 @@ class DCGANTrainer:
     ) -> None:
         self.domains = domains
         self.model_config = model_config or ModelConfig()
-        self.config = train_config or TrainConfig()
-        self.dist = dist or DistributedContext()
-        self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
-        c = self.config
-        self.device = devmod.choose_device(c.device)
-        if self.dist.enabled and self.device.type == "cuda":
-            self.device = torch.device("cuda", self.dist.local_rank)
+        self.config = c = train_config or TrainConfig()
+        super().__init__(kind=CHECKPOINT_KIND, device=c.device, seed=c.seed,
+                         checkpoint_dir=checkpoint_dir, dist=dist)
         self.amp = devmod.amp_enabled(self.device, c.amp)
-
-        torch.manual_seed(c.seed)
         self.model = DCGAN(self.model_config).to(self.device)
         #: The DDP wrappers by network name (empty for a single process); building them copies
         #: rank 0's weights to every rank.
@@ -182,9 +167,7 @@ class DCGANTrainer:
             domains, batch_size=c.batch_size, crop_size=c.crop_size, flips=c.flips,
             rot90=c.rot90, seed=c.seed, rank=self.dist.rank,
         )
-        self.step = 0
         self.history: list[dict[str, float]] = []
-        self._stop = threading.Event()
         self._preview_input = torch.from_numpy(domains.x[:1, None].copy())
 
     # -- schedule ------------------------------------------------------------------------------
@@ -212,7 +195,7 @@ class DCGANTrainer:
         self.opt_d.zero_grad(set_to_none=True)
         with devmod.autocast(self.device, self.amp):
             loss_d, parts_d = self._d_nets.discriminator_loss(x, y, fakes)
-        check_finite(parts_d, step=step)
+        self.check_losses(parts_d)
         self.scaler_d.scale(loss_d).backward()  # DDP averages D_X's and D_Y's gradients here
         self.scaler_d.step(self.opt_d)
         self.scaler_d.update()
@@ -221,7 +204,7 @@ class DCGANTrainer:
         self.opt_g.zero_grad(set_to_none=True)
         with devmod.autocast(self.device, self.amp):
             loss_g, parts_g = self._g_nets.generator_loss(x, y, fakes)
-        check_finite(parts_g, step=step)
+        self.check_losses(parts_g)
         self.scaler_g.scale(loss_g).backward()  # ... and G's, F's, H_X's, H_Y's here
         self.scaler_g.step(self.opt_g)
         self.scaler_g.update()
@@ -234,10 +217,6 @@ class DCGANTrainer:
         return losses
 
     # -- the loop ------------------------------------------------------------------------------
-    def request_stop(self) -> None:
-        """Ask :meth:`run` to stop after the current step (thread-safe)."""
-        self._stop.set()
-
     @property
     def epoch(self) -> float:
         n = self.config.batch_size * self.dist.world_size * self.step
@@ -258,24 +237,22 @@ class DCGANTrainer:
         end; every ``preview_every`` steps (and at the end) it carries a preview image.
         """
         c = self.config
-        t0 = time.perf_counter()
+        t0 = self._start_clock()
         yield TrainingReport(step=self.step, epoch=self.epoch, total_steps=c.steps,
                              message=f"training on {devmod.describe_device(self.device)}"
                                      + (" with mixed precision" if self.amp else ""))
         while self.step < c.steps:
             losses = self.train_step()
-            stopping = self._stop.is_set()
+            stopping = self.stop_due()
             last = self.step >= c.steps or stopping
             written = None
-            if self.checkpoint_dir is not None and (
-                last or (c.checkpoint_every and self.step % c.checkpoint_every == 0)
-            ):
+            if self.checkpoint_due(last, c.checkpoint_every):
                 written = str(self.save_checkpoint())
             if last or written or self.step % c.report_every == 0:
                 if self.dist.enabled:
                     losses = {k: all_reduce_mean(v, self.dist) for k, v in losses.items()}
                 want_preview = last or (c.preview_every and self.step % c.preview_every == 0)
-                msg = "stopped" if stopping else ("finished" if last else "")
+                msg = self.stop_message() if stopping else ("finished" if last else "")
                 if written:
                     msg = (msg + "; " if msg else "") + f"checkpoint {written}"
                 yield TrainingReport(
@@ -291,27 +268,18 @@ class DCGANTrainer:
         return {"model": self.model_config.to_dict(), "train": self.config.to_dict(),
                 "data": {k: v for k, v in self.domains.info.items() if k != "mnist_indices"}}
 
-    def checkpoint_path(self) -> Path:
-        if self.checkpoint_dir is None:
-            raise ValueError("checkpoint_dir was not given")
-        return self.checkpoint_dir / LAST_CHECKPOINT
+    def checkpoint_name(self) -> str:
+        return LAST_CHECKPOINT
 
-    def save_checkpoint(self, path: str | os.PathLike | None = None) -> Path:
-        """Write the whole training state atomically (rank 0 only; other ranks wait)."""
-        target = Path(path) if path is not None else self.checkpoint_path()
-        if self.dist.is_main:
-            m = self.model
-            ckpt.save_checkpoint(
-                target, kind=CHECKPOINT_KIND, step=self.step, config=self.state_config(),
-                models={"G": m.G, "F": m.F, "D_X": m.D_X, "D_Y": m.D_Y, "H_X": m.H_X,
-                        "H_Y": m.H_Y},
-                optimizers={"G": self.opt_g, "D": self.opt_d},
-                schedulers={"G": self.sched_g, "D": self.sched_d},
-                scalers={"G": self.scaler_g, "D": self.scaler_d},
-                extra={"sampler": self.sampler.state_dict()},
-            )
-        barrier(self.dist)
-        return target
+    def checkpoint_state(self) -> dict[str, Any]:
+        m = self.model
+        return {"config": self.state_config(),
+                "models": {"G": m.G, "F": m.F, "D_X": m.D_X, "D_Y": m.D_Y, "H_X": m.H_X,
+                           "H_Y": m.H_Y},
+                "optimizers": {"G": self.opt_g, "D": self.opt_d},
+                "schedulers": {"G": self.sched_g, "D": self.sched_d},
+                "scalers": {"G": self.scaler_g, "D": self.scaler_d},
+                "extra": {"sampler": self.sampler.state_dict()}}
 
     def resume(self, path: str | os.PathLike) -> int:
         """Load a checkpoint of the same model configuration; returns the step reached.
@@ -319,7 +287,7 @@ class DCGANTrainer:
         The training configuration may differ only in ``steps``, ``checkpoint_every``,
         ``report_every``, ``preview_every`` and ``device`` (e.g. to extend a run).
         """
-        payload = ckpt.load_checkpoint(path, kind=CHECKPOINT_KIND)
+        payload = self.load_checkpoint(path)
         saved = payload["config"].get("model")
         if saved != self.model_config.to_dict():
             raise ckpt.CheckpointError(
@@ -329,67 +297,28 @@ class DCGANTrainer:
         saved_train = dict(payload["config"].get("train", {}))
         mine = self.config.to_dict()
         free = {"steps", "checkpoint_every", "report_every", "preview_every", "device", "amp"}
-        diff = sorted(k for k in mine if k not in free and saved_train.get(k) != mine[k])
+        diff = sorted(config_differences(saved_train, mine, free))
         if diff:
             raise ckpt.CheckpointError(
                 f"checkpoint {str(path)!r} used other training settings for {diff}: "
                 + ", ".join(f"{k}={saved_train.get(k)!r} (now {mine[k]!r})" for k in diff)
             )
-        m = self.model
-        for name, module in (("G", m.G), ("F", m.F), ("D_X", m.D_X), ("D_Y", m.D_Y),
-                             ("H_X", m.H_X), ("H_Y", m.H_Y)):
-            ckpt.load_state_dict_checked(module, payload["models"].get(name), name=name,
-                                         source=str(path))
-        try:
-            self.opt_g.load_state_dict(payload["optimizers"]["G"])
-            self.opt_d.load_state_dict(payload["optimizers"]["D"])
-            self.sched_g.load_state_dict(payload["schedulers"]["G"])
-            self.sched_d.load_state_dict(payload["schedulers"]["D"])
-            if payload.get("scalers"):
-                self.scaler_g.load_state_dict(payload["scalers"]["G"])
-                self.scaler_d.load_state_dict(payload["scalers"]["D"])
-            if self.dist.world_size == 1 or self.dist.is_main:
+        state = self.checkpoint_state()
+        self.restore_state(payload, path, models=state["models"],
+                           optimizers=state["optimizers"], schedulers=state["schedulers"],
+                           scalers=state["scalers"])
+        if self.dist.world_size == 1 or self.dist.is_main:
+            try:
                 self.sampler.load_state_dict(payload["extra"]["sampler"])
-        except (KeyError, ValueError, RuntimeError) as exc:
-            raise ckpt.CheckpointError(
-                f"checkpoint {str(path)!r} has an incomplete training state: {exc}") from exc
-        if payload.get("rng"):
-            ckpt.set_rng_state(payload["rng"])
-        self.step = int(payload["step"])
-        for opt in (self.opt_g, self.opt_d):
-            for state in opt.state.values():
-                for k, v in state.items():
-                    if torch.is_tensor(v) and k != "step":
-                        state[k] = v.to(self.device)
+            except (KeyError, ValueError, RuntimeError) as exc:
+                raise ckpt.CheckpointError(
+                    f"checkpoint {str(path)!r} has an incomplete training state: {exc}"
+                ) from exc
         return self.step
 
-    def export_weights(self, path: str | os.PathLike, *, info: dict[str, Any] | None = None,
-                       half: bool = True, card=None) -> Path:
-        """Write the deblurring generator G alone (float16 by default) for inference."""
+    def _write_weights(self, path: Path, *, info: dict[str, Any] | None, half: bool,
+                       card=None) -> Path:
+        """The deblurring generator G alone (see :mod:`napari_mpi_dl.dcgan.weights`); ``card``:
+        the model card written into the file (default: the one ``info`` implies)."""
         return save_generator_weights(path, self.model.G, self.model_config, step=self.step,
                                       info=info, half=half, card=card)
-
-
-def save_generator_weights(path, generator, model_config: ModelConfig, *, step: int = 0,
-                           info: dict[str, Any] | None = None, half: bool = True,
-                           card=None) -> Path:
-    """Save G's weights (``{"format", "generator", "state_dict", "card", ...}``) atomically.
-
-    ``card``: a :class:`~napari_mpi_dl.dcgan.card.ModelCard` (or its dict); default: the card
-    the training record ``info`` implies (:func:`~napari_mpi_dl.dcgan.card.card_from_info`).
-    """
-    from napari_mpi_dl.dcgan.card import ModelCard, card_from_info
-    from napari_mpi_dl.io.atomic import atomic_path
-
-    state = {k: (v.detach().cpu().half() if half and v.is_floating_point() else v.detach().cpu())
-             for k, v in generator.state_dict().items()}
-    payload = {"format": WEIGHTS_FORMAT, "format_version": WEIGHTS_VERSION,
-               "generator": dict(model_config.to_dict()["generator"]), "step": int(step),
-               "state_dict": state, "info": dict(info or {})}
-    if card is None:
-        card = card_from_info(info)
-    card = card if isinstance(card, ModelCard) else ModelCard.from_dict(card)
-    payload["card"] = card.to_dict()
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
-    return Path(path)

@@ -59,8 +59,9 @@ class DriveField:
         """Drive frequencies (D, F) in Hz."""
         return self.base_frequency_hz / self.dividers.astype(np.float64)
 
-    def matches(self, other: DriveField, *, rtol: float = 1e-6) -> list[str]:
-        """Differences that make data of ``self`` and ``other`` incompatible (empty if none)."""
+    def differences(self, other: DriveField, *, rtol: float = 1e-6) -> list[str]:
+        """Differences that make data of ``self`` and ``other`` incompatible, as readable
+        phrases (an empty list when the drive fields match)."""
         problems = []
         if not np.isclose(self.base_frequency_hz, other.base_frequency_hz, rtol=rtol):
             problems.append(f"base frequency {self.base_frequency_hz:g} Hz vs "

@@ -3,9 +3,10 @@
 * A system matrix opens as one image stack per receive channel: ``|S|`` with axes
   (frequency index, y, x) (a 3D SM: (frequency, z, y, x)), scale in mm, frequencies and SNR in the
   layer metadata; :func:`system_matrix_layers` can also sort the frequencies by SNR.
-* A measurement is reconstructed with its system matrix when one is known: the SM recorded in
-  the file (simulations of this package write it), or the one MDF system matrix in the same folder
-  recorded with the same sequence; the simulated phantom, if recorded, opens too. Without a system
+* A measurement is reconstructed with its system matrix when one is known
+  (:func:`napari_mpi_dl.recon.measurement_file.reconstruct_measurement_file`: the SM recorded in
+  the file, or the one MDF system matrix in the same folder recorded with the same sequence); the
+  simulated phantom, if recorded, opens too. Without a system
   matrix the measurement opens as its mean spectrum magnitude (channel x frequency) and the
   reconstruction dock takes the SM later.
 * A reconstruction opens as an image on its grid.
@@ -60,26 +61,22 @@ def _layers_for(path: str) -> list[tuple]:
         return system_matrix_layers(read_system_matrix(path))
     if kind == "reconstruction":
         return [reconstruction_layer(read_reconstruction(path), name=Path(path).stem)]
+    from napari_mpi_dl.recon.measurement_file import reconstruct_measurement_file
+
     meas = read_measurement(path)
-    sm_path = find_system_matrix(path, meas)
-    if sm_path is None:
+    done = reconstruct_measurement_file(path, meas=meas)
+    if done is None:
         _notify(f"{Path(path).name}: no matching system matrix found next to it; choose one in "
                 "the 'MDF reconstruction' dock")
         return [measurement_layer(meas, path)]
-    from napari_mpi_dl.recon.sm_reconstruction import reconstruct
-
-    sm = read_system_matrix(sm_path)
-    result = reconstruct(sm, meas)
+    result = done.result
     layers = [result_layer(result, name=f"{Path(path).stem} reco", meas_path=path,
-                           sm_path=str(sm_path))]
-    from napari_mpi_dl.physics.sm_measurement import phantom_from_measurement
-
-    truth = phantom_from_measurement(meas)
-    if truth is not None and truth.shape == result.image.shape:
-        layers.insert(0, (truth, {"name": f"{Path(path).stem} phantom", "scale": result.pixel_mm,
-                                  "translate": result.origin_mm, "colormap": "gray",
-                                  "units": mm_units(truth.ndim),
-                                  "metadata": {"unit": "mol/L", "kind": "phantom"}}, "image"))
+                           sm_path=str(done.sm_path))]
+    if done.phantom is not None:
+        layers.insert(0, (done.phantom, {
+            "name": f"{Path(path).stem} phantom", "scale": result.pixel_mm,
+            "translate": result.origin_mm, "colormap": "gray", "units": mm_units(done.phantom.ndim),
+            "metadata": {"unit": "mol/L", "kind": "phantom"}}, "image"))
     return layers
 
 
@@ -90,39 +87,6 @@ def _notify(message: str) -> None:
         show_info(message)
     except Exception:  # noqa: BLE001 - no napari event loop (e.g. plain library use)
         pass
-
-
-def find_system_matrix(meas_path: str, meas=None) -> Path | None:
-    """The system matrix of a measurement: recorded in the file, else the only SM next to it
-    with the same sequence (drive field, samples, bandwidth, channels); None if unknown."""
-    from napari_mpi_dl.io.mdf_read import read_acquisition
-    from napari_mpi_dl.physics.sm_measurement import SYSTEM_MATRIX_FIELD
-
-    folder = Path(meas_path).resolve().parent
-    if meas is not None:
-        recorded = meas.header.extra.get(SYSTEM_MATRIX_FIELD)
-        if recorded:
-            candidate = (folder / str(recorded)).resolve()
-            if candidate.is_file() and mdf_kind(candidate) == "system_matrix":
-                return candidate
-    if meas is None:
-        return None
-    matches = []
-    for candidate in sorted(folder.iterdir()):
-        if candidate.resolve() == Path(meas_path).resolve() or \
-                not candidate.name.lower().endswith(MDF_SUFFIXES):
-            continue
-        if mdf_kind(candidate) != "system_matrix":
-            continue
-        try:
-            drive, v, bandwidth, channels = read_acquisition(candidate)
-        except (ValueError, OSError):
-            continue
-        if (not drive.matches(meas.drive_field) and v == meas.receiver.num_sampling_points
-                and np.isclose(bandwidth, meas.receiver.bandwidth_hz)
-                and channels in (0, meas.receiver.num_channels)):
-            matches.append(candidate)
-    return matches[0] if len(matches) == 1 else None
 
 
 def frequency_axis_khz(frequencies_hz) -> tuple[float, float] | None:

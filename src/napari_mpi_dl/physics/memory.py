@@ -69,12 +69,12 @@ def _analytic_bytes(ny: int, nx: int, n_images: int) -> int:
 def _signal_operator_bytes(settings: XSpaceSettings, ny: int, nx: int,
                            n_images: int) -> tuple[int, int]:
     """(kept, transient) bytes of the operator of one scan axis (fast axis: ``nx`` pixels)."""
+    from napari_mpi_dl.physics.sampling import samples_per_period_for
     from napari_mpi_dl.physics.tracers import max_relaxation_time_of
     from napari_mpi_dl.physics.xspace_signal import (
         IMAGE_CHUNK,
         PSF_CHUNK_ELEMENTS,
         even_fft_length,
-        samples_per_period_for,
     )
 
     n_samples = samples_per_period_for(settings, nx)
@@ -116,7 +116,7 @@ def _sweep_operator_bytes(settings: XSpaceSettings, n_images: int) -> int:
     relaxation) and :mod:`~napari_mpi_dl.physics.partial_fov` (both paths, partial-FOV drive)."""
     import math
 
-    from napari_mpi_dl.physics.xspace_signal import samples_per_period_for
+    from napari_mpi_dl.physics.sampling import samples_per_period_for
 
     ny_img, nx_img = settings.grid.shape
     axes = ("x", "y") if settings.scan_mode == "isotropic" else (settings.scan_mode,)
@@ -162,7 +162,7 @@ def estimate_simulation_bytes(settings: XSpaceSettings, method: str = "analytic"
         Bytes, including the phantom, its validated copy and the result; an upper bound of the
         measured peak, excluding scan operators already cached by an earlier call.
     """
-    from napari_mpi_dl.physics.native import METHODS
+    from napari_mpi_dl.physics.settings import SIMULATION_METHODS as METHODS
 
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")

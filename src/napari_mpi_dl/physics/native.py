@@ -31,10 +31,10 @@ from napari_mpi_dl.physics.memory import check_simulation_memory
 from napari_mpi_dl.physics.noise import add_white_noise
 from napari_mpi_dl.physics.progress import ProgressCallback, as_reporter
 from napari_mpi_dl.physics.psf import convolve_same, psf_kernel
-from napari_mpi_dl.physics.settings import XSpaceSettings
+from napari_mpi_dl.physics.settings import SIMULATION_METHODS, XSpaceSettings
 
 Method = Literal["analytic", "signal"]
-METHODS = ("analytic", "signal")
+METHODS = SIMULATION_METHODS
 
 
 def validate_concentration(concentration, *, name: str = "concentration") -> np.ndarray:

@@ -34,6 +34,7 @@ from napari_mpi_dl.physics.relaxation import (
     even_offset_fft,
     sweep_matrices,
 )
+from napari_mpi_dl.physics.sampling import transposed_grid
 from napari_mpi_dl.physics.trajectory import CartesianTrajectory
 
 
@@ -94,7 +95,6 @@ class PartialFOVModel:
     """Native images of a partial-FOV acquisition (see the module docstring)."""
 
     def __init__(self, settings) -> None:
-        from napari_mpi_dl.physics.xspace_signal import transposed_grid
 
         if settings.partial_fov is None:
             raise ValueError("settings.partial_fov is None: nothing to model")

@@ -157,3 +157,8 @@ def _fwhm_in_xi(func) -> float:
 
 TANGENTIAL_FWHM_XI = _fwhm_in_xi(langevin_derivative)  # 4.16...
 NORMAL_FWHM_XI = _fwhm_in_xi(langevin_over_xi)  # 9.47...
+
+
+def psf_envelopes(xi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Tangential ``3 Ldot(xi)`` and normal ``3 L(xi)/xi`` envelopes, both 1 at xi = 0."""
+    return 3.0 * langevin_derivative(xi), 3.0 * langevin_over_xi(xi)

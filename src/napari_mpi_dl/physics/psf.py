@@ -19,12 +19,8 @@ import numpy as np
 from scipy.signal import fftconvolve
 
 from napari_mpi_dl.physics.grid import ImageGrid
-from napari_mpi_dl.physics.particle import (
-    Particle,
-    gradient_a_per_m2,
-    langevin_derivative,
-    langevin_over_xi,
-)
+from napari_mpi_dl.physics.particle import Particle, gradient_a_per_m2
+from napari_mpi_dl.physics.tracers import radial_envelopes
 
 ScanMode = Literal["x", "y", "isotropic"]
 SCAN_MODES: tuple[str, ...] = ("x", "y", "isotropic")
@@ -34,45 +30,6 @@ def check_scan_mode(scan_mode: str) -> str:
     if scan_mode not in SCAN_MODES:
         raise ValueError(f"scan_mode must be one of {SCAN_MODES}, got {scan_mode!r}")
     return scan_mode
-
-
-def psf_envelopes(xi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Tangential ``3 Ldot(xi)`` and normal ``3 L(xi)/xi`` envelopes, both 1 at xi = 0."""
-    return 3.0 * langevin_derivative(xi), 3.0 * langevin_over_xi(xi)
-
-
-def radial_envelopes(particle, field_a_per_m) -> tuple[np.ndarray, np.ndarray]:
-    """Tangential and normal PSF envelopes (peak 1) at field magnitudes ``|H|`` in A/m.
-
-    For a :class:`~napari_mpi_dl.physics.particle.Particle` these are ``3 Ldot(k|H|)`` and
-    ``3 L(k|H|)/(k|H|)``; for a :class:`~napari_mpi_dl.physics.tracers.Tracer` the signal-weighted
-    sum over its size quadrature nodes (weights sum to 1, so the peak stays 1).
-    """
-    from napari_mpi_dl.physics.tracers import psf_nodes_of
-
-    h = np.asarray(field_a_per_m, dtype=np.float64)
-    ks, ws = psf_nodes_of(particle)
-    if len(ks) == 1:
-        return psf_envelopes(ks[0] * h)
-    if h.size > 4 * _TABLE_POINTS:
-        # Many points (signal-level line kernels): evaluate the quadrature sum once on a table
-        # in |H| (quadratically spaced: dense where the envelopes curve most) and interpolate
-        # linearly; the interpolation error is below 1e-5 of the peak.
-        h_max = float(np.abs(h).max()) or 1.0
-        table = h_max * np.linspace(0.0, 1.0, _TABLE_POINTS) ** 2
-        t_tab, n_tab = radial_envelopes(particle, table)
-        ah = np.abs(h)
-        return np.interp(ah, table, t_tab), np.interp(ah, table, n_tab)
-    tangential = np.zeros_like(h)
-    normal = np.zeros_like(h)
-    for k, w in zip(ks, ws, strict=True):
-        t, n = psf_envelopes(k * h)
-        tangential += w * t
-        normal += w * n
-    return tangential, normal
-
-
-_TABLE_POINTS = 8192
 
 
 def projected_psf(

@@ -21,6 +21,12 @@ from __future__ import annotations
 import numpy as np
 from scipy import fft as sfft
 
+from napari_mpi_dl.physics.sampling import (
+    MIN_SPEED_FRACTION,
+    gridding_weights,
+    samples_per_period_for,
+    transposed_grid,
+)
 from napari_mpi_dl.physics.tracers import relaxation_transfer_of
 
 
@@ -50,7 +56,6 @@ def sweep_matrices(grid, settings, fast_axis: str, trajectory, centre_mm: float,
     fundamental is removed from the signal first (partial-FOV feed-through filter).
     """
     from napari_mpi_dl.physics.psf import projected_psf
-    from napari_mpi_dl.physics.xspace_signal import MIN_SPEED_FRACTION, _gridding_weights
 
     ny, nx = grid.shape
     py = grid.pixel_mm[0]
@@ -59,8 +64,8 @@ def sweep_matrices(grid, settings, fast_axis: str, trajectory, centre_mm: float,
     v = trajectory.fast_velocity_mm_per_s()
     keep = np.abs(v) >= MIN_SPEED_FRACTION * np.abs(v).max()
     inv_v = np.divide(1.0, v, out=np.zeros_like(v), where=keep)
-    w_fwd = _gridding_weights(pos, keep & (v > 0), pix[out_pixels])
-    w_rev = _gridding_weights(pos, keep & (v < 0), pix[out_pixels])
+    w_fwd = gridding_weights(pos, keep & (v > 0), pix[out_pixels])
+    w_rev = gridding_weights(pos, keep & (v < 0), pix[out_pixels])
     true_g = settings.true_gradient_slow_fast_t_per_m(fast_axis)
     dx = pos[None, None, :] - pix[None, :, None]  # (1, nx_in, Ns): r_s - r
     m_fwd = np.empty((ny, nx, len(out_pixels)))
@@ -94,7 +99,6 @@ class SweepImagingOperator:
 
     def __init__(self, settings) -> None:
         from napari_mpi_dl.physics.trajectory import cartesian_trajectory_for
-        from napari_mpi_dl.physics.xspace_signal import samples_per_period_for, transposed_grid
 
         self.settings = settings
         self._axes = ("x", "y") if settings.scan_mode == "isotropic" else (settings.scan_mode,)

@@ -12,6 +12,9 @@ from napari_mpi_dl.physics.presets import DEFAULT_GRID, DEFAULT_PARTICLE, LOW_GR
 from napari_mpi_dl.physics.psf import ScanMode, check_scan_mode
 from napari_mpi_dl.physics.tracers import Tracer, max_relaxation_time_of, particle_record
 
+#: Simulation methods of the native image: the analytic PSF convolution or the signal-level chain.
+SIMULATION_METHODS: tuple[str, ...] = ("analytic", "signal")
+
 
 @dataclass(frozen=True)
 class XSpaceSettings:

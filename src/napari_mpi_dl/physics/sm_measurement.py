@@ -25,7 +25,6 @@ from napari_mpi_dl.physics.system_matrix import (
 )
 
 PHANTOM_FIELD = "/_napari_mpi_dl/phantom_mol_per_l"
-SYSTEM_MATRIX_FIELD = "/_napari_mpi_dl/system_matrix"
 
 
 def _operator(sim: SystemMatrixSimulation | None, sm, clean, progress):

@@ -32,7 +32,7 @@ it; a PSF much sharper than a pixel is evaluated directly. The convolution along
 is done by a real FFT of even length ``>= 2 ny - 1`` (no wrap-around; the even kernel has a real
 spectrum, a DCT-I), the fast axis by small matrix products. Voltages equal the straightforward
 loop over every time sample and every pixel
-(:func:`napari_mpi_dl.physics.xspace_reference.reference_voltages`) to float32 rounding; the
+(:func:`napari_mpi_dl.references.xspace_signal.reference_voltages`) to float32 rounding; the
 image equals velocity compensation and gridding of those voltages to 1e-5 of its maximum (tested;
 measured 3e-7 to 6e-7).
 """
@@ -52,6 +52,12 @@ from napari_mpi_dl.physics.particle import MU0_T_M_PER_A, gradient_a_per_m2
 from napari_mpi_dl.physics.progress import ProgressCallback, ProgressReporter, as_reporter
 from napari_mpi_dl.physics.psf import projected_psf
 from napari_mpi_dl.physics.relaxation import apply_relaxation
+from napari_mpi_dl.physics.sampling import (
+    MIN_SPEED_FRACTION,
+    gridding_weights,
+    samples_per_period_for,
+    transposed_grid,
+)
 from napari_mpi_dl.physics.settings import XSpaceSettings
 from napari_mpi_dl.physics.tracers import max_relaxation_time_of
 from napari_mpi_dl.physics.trajectory import CartesianTrajectory, cartesian_trajectory_for
@@ -61,18 +67,6 @@ PARTICLES_PER_M3_PER_UNIT = 1e20
 #: Receive-coil sensitivity (T/A) and slice thickness (m) used for voltages in volts.
 COIL_SENSITIVITY_T_PER_A = 1.0
 SLICE_THICKNESS_M = 1e-3
-MIN_SPEED_FRACTION = 0.05
-
-
-def samples_per_period_for(settings: XSpaceSettings, n_fast: int) -> int:
-    return int(settings.samples_per_period) or 8 * int(n_fast)
-
-
-def transposed_grid(grid: ImageGrid) -> ImageGrid:
-    return ImageGrid(shape=grid.shape[::-1], fov_mm=grid.fov_mm[::-1],
-                     centre_mm=grid.centre_mm[::-1])
-
-
 #: PSF values evaluated per chunk of the model build (bounds its temporary memory and sets how
 #: often the progress callback is reached: about 0.05 s of work per chunk on one core).
 PSF_CHUNK_ELEMENTS = 1 << 19
@@ -243,8 +237,8 @@ class _LineScanOperator:
                    * voxel_m3 * particle.moment_a_m2 * particle.k_m_per_a * g / 3.0) * v_m_per_s
         speed = np.abs(v_m_per_s)
         keep = speed >= MIN_SPEED_FRACTION * speed.max()
-        grid_fwd = _gridding_weights(xs_mm, keep & (v_m_per_s > 0), grid.axis_mm(1))
-        grid_rev = _gridding_weights(xs_mm, keep & (v_m_per_s < 0), grid.axis_mm(1))
+        grid_fwd = gridding_weights(xs_mm, keep & (v_m_per_s > 0), grid.axis_mm(1))
+        grid_rev = gridding_weights(xs_mm, keep & (v_m_per_s < 0), grid.axis_mm(1))
         op = cls(grid, settings, traj, even_fft_length(2 * ny - 1), gain_v, grid_fwd, grid_rev,
                  np.empty((0, 0, 0), np.float32), fast_axis=fast_axis)
         op.image_kernel = op._build_image_kernel(report)
@@ -403,23 +397,6 @@ class _LineScanOperator:
         """Bytes held by the operator's kernels."""
         held = self.image_kernel.nbytes + self.grid_fwd.nbytes + self.grid_rev.nbytes
         return held + (0 if self._voltage_kernel is None else self._voltage_kernel.nbytes)
-
-
-def _gridding_weights(pos_mm: np.ndarray, use: np.ndarray, pixel_mm: np.ndarray) -> np.ndarray:
-    """Linear-interpolation weights (Ns, nx) from one sweep's samples to pixel centres."""
-    idx = np.flatnonzero(use)
-    order = idx[np.argsort(pos_mm[idx])]
-    p = pos_mm[order]
-    if p[0] > pixel_mm[0] or p[-1] < pixel_mm[-1]:
-        raise ValueError("the sweep does not cover the field of view; increase drive_margin")
-    right = np.clip(np.searchsorted(p, pixel_mm, side="right"), 1, len(p) - 1)
-    left = right - 1
-    frac = (pixel_mm - p[left]) / (p[right] - p[left])
-    w = np.zeros((len(pos_mm), len(pixel_mm)))
-    cols = np.arange(len(pixel_mm))
-    w[order[left], cols] += 1.0 - frac
-    w[order[right], cols] += frac
-    return w
 
 
 def debye_relaxation(signal: np.ndarray, tau_s: float, period_s: float) -> np.ndarray:

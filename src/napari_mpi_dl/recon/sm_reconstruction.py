@@ -101,7 +101,7 @@ class ReconstructionResult:
 
 def check_compatible(sm: MDFSystemMatrix, meas: MDFMeasurement) -> None:
     """Raise ValueError when ``meas`` was not recorded with the sequence of ``sm``."""
-    problems = sm.drive_field.matches(meas.drive_field)
+    problems = sm.drive_field.differences(meas.drive_field)
     if sm.receiver.num_sampling_points != meas.receiver.num_sampling_points:
         problems.append(f"{sm.receiver.num_sampling_points} vs "
                         f"{meas.receiver.num_sampling_points} samples per period")

@@ -1,16 +1,36 @@
 """What a training CLI records next to the weights it writes: the command and the machine.
 
 Both ``napari-mpi-dl train deblur`` and ``train recover|reconstruct`` put :func:`run_provenance`
-into the weights' JSON, so every shipped file says how and where it was made.
+into the weights' JSON, so every shipped file says how and where it was made. The JSON of the
+weights ``x.pt`` is ``x.pt.json`` (:func:`provenance_path`); :func:`read_provenance` also accepts
+the older ``x.json`` (the shipped ``dcgan_weights.json``).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import sys
 import time
+from pathlib import Path
 from typing import Any
+
+
+def provenance_path(weights: str | os.PathLike) -> Path:
+    """Where the provenance JSON of a weights file goes: ``x.pt`` -> ``x.pt.json``."""
+    return Path(str(weights) + ".json")
+
+
+def read_provenance(weights: str | os.PathLike) -> dict[str, Any]:
+    """The provenance JSON next to ``weights`` (``x.pt.json``, else the older ``x.json``);
+    ``{}`` if there is none or it is not valid JSON."""
+    for path in (provenance_path(weights), Path(weights).with_suffix(".json")):
+        try:
+            return dict(json.loads(path.read_text()))
+        except (OSError, ValueError, TypeError):
+            continue
+    return {}
 
 
 def hardware_summary(device) -> str:

@@ -11,12 +11,18 @@ A job is a generator function run in the worker thread. It yields
 It should yield often (at least every ~0.5 s): a napari worker can stop only at a ``yield``.
 Its return value goes to ``on_returned`` (main thread) unless Stop was pressed. Nothing here
 imports napari or torch at module import.
+
+A dock builds on :class:`JobDock`: it names its status line and Run (and optional Stop) button
+with :meth:`JobDock.init_jobs` and says what to run in :meth:`JobDock.prepare_job`; Run, Stop,
+progress, the status line and bad input ("error: ..." without a worker) are then the same in
+every dock.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import NamedTuple
 
 #: Seconds between two updates of napari's activity progress bar.
@@ -145,6 +151,84 @@ class JobRunner:
         self.set_busy(False)
 
 
+@dataclass
+class Job:
+    """What a dock runs: ``fn(*args)`` (a generator function, see the module docstring) and the
+    main-thread callbacks for its result and its other yielded items."""
+
+    fn: Callable
+    args: tuple = ()
+    on_returned: Callable | None = None
+    on_yielded: Callable | None = None
+
+
+class JobDock:
+    """Mixin for a dock (a magicgui ``Container``) that runs one :class:`Job` at a time.
+
+    After building its controls the dock calls :meth:`init_jobs`; it implements
+    :meth:`prepare_job`, which reads the controls and returns a :class:`Job`, raising
+    ``ValueError`` for bad input (then the status line shows ``"error: <message>"`` and no
+    worker starts). With one Run button, Run turns into Stop while the job runs; with a separate
+    Stop button the two are enabled in turn.
+
+    Public hooks: :attr:`status` (the status label), :attr:`run_button`, :attr:`stop_button`,
+    :attr:`worker` (the running worker or None), :meth:`run`, :meth:`stop`.
+    """
+
+    def init_jobs(self, title: str, *, status, run_button, stop_button=None) -> None:
+        """Wire the status label and the buttons to a :class:`JobRunner` named ``title``."""
+        self.status = status
+        self.run_button = run_button
+        self.stop_button = stop_button
+        self._run_text = run_button.text
+        self.jobs = JobRunner(title, self.set_status, self._set_busy)
+        run_button.changed.connect(self._on_run_clicked)
+        if stop_button is not None:
+            stop_button.enabled = False
+            stop_button.changed.connect(self.stop)
+
+    @property
+    def worker(self):
+        """The running worker, or None."""
+        return self.jobs.worker
+
+    def set_status(self, text: str) -> None:
+        self.status.value = text
+
+    def _set_busy(self, busy: bool) -> None:
+        if self.stop_button is None:
+            self.run_button.text = "Stop" if busy else self._run_text
+        else:
+            self.run_button.enabled, self.stop_button.enabled = not busy, busy
+
+    def _on_run_clicked(self, _value=None) -> None:
+        if self.jobs.running and self.stop_button is None:
+            self.stop()
+        else:
+            self.run()
+
+    def prepare_job(self) -> Job:
+        """The job for the current controls (``ValueError`` for bad input)."""
+        raise NotImplementedError
+
+    def run(self, _value=None):
+        """Start the job of the current controls and return its worker (the running one if a
+        job is running; None on bad input, with the reason in the status line)."""
+        if self.jobs.running:
+            return self.jobs.worker
+        try:
+            job = self.prepare_job()
+        except ValueError as exc:
+            self.set_status(f"error: {exc}")
+            return None
+        return self.jobs.start(job.fn, *job.args, on_returned=job.on_returned,
+                               on_yielded=job.on_yielded)
+
+    def stop(self, _value=None) -> None:
+        """Stop the running job at its next progress report; its result is discarded."""
+        self.jobs.stop()
+
+
 def warm_up(modules: tuple[str, ...], on_done: Callable | None = None,
             then: Callable | None = None):
     """Import ``modules`` (e.g. torch and the model code) in a worker thread, then call ``then()``
@@ -155,6 +239,10 @@ def warm_up(modules: tuple[str, ...], on_done: Callable | None = None,
     def job():
         import importlib
 
+        if "torch" in modules:
+            from napari_mpi_dl._torch_libraries import import_torch
+
+            import_torch()  # the slow dlopen without the GIL: no viewer stall
         for name in modules:
             importlib.import_module(name)
         if then is not None:

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -23,6 +24,9 @@ from qtpy.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+#: Imported with a training dock's warm-up (worker thread) for its loss canvas.
+PLOT_MODULES = ("matplotlib.figure", "matplotlib.backends.backend_qtagg")
 
 
 def device_combo() -> QComboBox:
@@ -115,6 +119,10 @@ class WorkerWidget(QWidget):
         box = getattr(self, "device", None)
         if box is not None:
             add_devices(box, devices)
+        self._on_warm()
+
+    def _on_warm(self) -> None:
+        """The warm-up imports are done (main thread)."""
 
     @property
     def worker(self):
@@ -189,12 +197,20 @@ class TrainingDock(WorkerWidget):
         self.save_button.setEnabled(False)
         self.save_button.clicked.connect(self._save_dialog)
 
-        from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
-        from matplotlib.figure import Figure
-
-        self.figure = Figure(figsize=(3.5, 2.2), **self.FIGURE_KWARGS)
-        self.canvas = FigureCanvasQTAgg(self.figure)
-        self.ax = self.figure.add_subplot(111)
+        # The loss canvas needs matplotlib (~1 s of imports): it is imported with the dock's
+        # warm-up in a worker and the canvas is put in this box when that ends (plots before
+        # then are skipped; the curves are drawn then), so the dock opens at once.
+        self.figure = self.canvas = self.ax = None
+        self.plot_box = QWidget()
+        self.plot_box.setMinimumHeight(160)
+        QVBoxLayout(self.plot_box).setContentsMargins(0, 0, 0, 0)
+        # Per report, the preview layer, the loss canvas and napari's activity bar each cost the
+        # main thread tens of ms: they are drawn one per event-loop turn, the newest value only.
+        self._pending_visuals: dict = {}
+        self._visual_timer = QTimer(self)
+        self._visual_timer.setSingleShot(True)
+        self._visual_timer.setInterval(0)
+        self._visual_timer.timeout.connect(self._next_visual)
 
     def _add_lr_batch_rows(self, form, lr: float, batch: tuple[int, int, int]) -> None:
         """``learning rate`` (default ``lr``) and ``batch`` ((minimum, maximum, default)) rows."""
@@ -220,9 +236,30 @@ class TrainingDock(WorkerWidget):
     def _assemble(self, form) -> None:
         layout = QVBoxLayout(self)
         layout.addLayout(form)
-        for widget in (self.start_button, self.progress, self.status, self.canvas,
+        for widget in (self.start_button, self.progress, self.status, self.plot_box,
                        self.save_button):
             layout.addWidget(widget)
+
+    # -- loss canvas ---------------------------------------------------------------------------
+    def _on_warm(self) -> None:
+        self.ensure_canvas()
+        self.plot_losses()  # what a run already reported
+
+    def ensure_canvas(self) -> None:
+        """Create the loss canvas (figure, axes, :meth:`_setup_axes`) if it is not there yet."""
+        if self.canvas is not None:
+            return
+        from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+        from matplotlib.figure import Figure
+
+        self.figure = Figure(figsize=(3.5, 2.2), **self.FIGURE_KWARGS)
+        self.canvas = FigureCanvasQTAgg(self.figure)
+        self.ax = self.figure.add_subplot(111)
+        self._setup_axes()
+        self.plot_box.layout().addWidget(self.canvas)
+
+    def _setup_axes(self) -> None:
+        """Labels and persistent lines of the loss axes (``self.ax``)."""
 
     # -- run control ---------------------------------------------------------------------------
     @property
@@ -282,13 +319,40 @@ class TrainingDock(WorkerWidget):
         self.progress.setValue(int(round(100 * report.fraction)))
         self._record(report)
         if report.preview is not None:
-            self._show_preview(report.preview)
+            self._queue_visual("preview", report.preview)
         now = time.perf_counter()
         if now - self._last_plot >= self.PLOT_INTERVAL_S or report.done:
             self._last_plot = now
-            self.plot_losses()
+            self._queue_visual("plot", None)
         # last: moving napari's activity bar may process pending events (the run's end)
-        self.jobs.set_progress(int(round(1000 * report.fraction)), 1000)
+        self._queue_visual("activity", int(round(1000 * report.fraction)))
+
+    def _queue_visual(self, kind: str, value) -> None:
+        self._pending_visuals[kind] = value
+        if not self._visual_timer.isActive():
+            self._visual_timer.start()
+
+    def _next_visual(self) -> None:
+        """Draw one pending visual (the oldest kind, its newest value); re-arm for the rest."""
+        if not self._pending_visuals:
+            return
+        kind = next(iter(self._pending_visuals))
+        value = self._pending_visuals.pop(kind)
+        if kind == "preview":
+            self._show_preview(value)
+        elif kind == "plot":
+            self.plot_losses()
+        elif self.jobs.running:
+            self.jobs.set_progress(value, 1000)
+        if self._pending_visuals:
+            self._visual_timer.start()
+
+    def flush_visuals(self) -> None:
+        """Draw every pending visual now (the run has ended)."""
+        self._visual_timer.stop()
+        pending, self._pending_visuals = self._pending_visuals, {}
+        if pending.get("preview") is not None:
+            self._show_preview(pending["preview"])
 
     def _record(self, report) -> None:
         raise NotImplementedError
@@ -318,6 +382,7 @@ class TrainingDock(WorkerWidget):
     def _on_finished(self) -> None:
         if getattr(self, "_stopping", False):
             self.status.setText("stopped")
+        self.flush_visuals()
         self.plot_losses()
         # Saving is offered once the run has ended (finished or stopped): the trainer then no
         # longer changes its weights, so the file holds one consistent state.

@@ -38,6 +38,7 @@ from qtpy.QtWidgets import (
 from napari_mpi_dl.napari_io.units import mm_units
 from napari_mpi_dl.widgets._jobs import Step
 from napari_mpi_dl.widgets._training_dock import (
+    PLOT_MODULES,
     TrainingDock,
     WorkerWidget,
     browse_row,
@@ -397,36 +398,24 @@ class DirectReconstructionWidget(_ModelRunWidget):
 
 # ---------------------------------------------------------------- training dock
 def training_job(request: dict):
-    """Worker generator: builds the data and the trainer, then relays its reports.
+    """Worker generator: builds the run (:mod:`napari_mpi_dl.contrastive.run`, as the command
+    line does) and relays its reports.
 
     Yields ``("status", str)``, ``("trainer", ContrastiveTrainer)`` once, then
     ``("report", TrainingReport)``.
     """
-    from napari_mpi_dl.contrastive.config import ModelConfig, RunConfig
-    from napari_mpi_dl.contrastive.data import (
-        build_task_data,
-        signals_from_system_matrix,
-        simulated_signal_set,
-    )
-    from napari_mpi_dl.contrastive.train import ContrastiveTrainer
+    from napari_mpi_dl.contrastive.run import build_trainer, training_signal_set
 
     data_cfg = request["data"]
     if request.get("sm_path"):
-        from napari_mpi_dl.io.mdf_read import read_system_matrix
-
         yield "status", f"reading {request['sm_path']} ..."
-        ss = signals_from_system_matrix(read_system_matrix(request["sm_path"]),
-                                        channels=data_cfg.channels, band_hz=data_cfg.band_hz)
     else:
         yield "status", "simulating the 19 x 19 training SM ..."
-        ss = simulated_signal_set("training", config=data_cfg, seed=request.get("sm_seed", 0))
-    model = request.get("model") or ModelConfig()
-    model = ModelConfig(**{**model.to_dict(), "in_channels": ss.num_channels,
-                           "signal_length": ss.signal_length, "image_shape": ss.grid_shape})
-    config = RunConfig(data=data_cfg, model=model, train=request["train"])
+    ss = training_signal_set(data_cfg, sm_path=request.get("sm_path"),
+                             sm_seed=request.get("sm_seed", 0))
     yield "status", "preparing the training data ..."
-    data = build_task_data(ss, request["train"].task, data_cfg)
-    trainer = ContrastiveTrainer(data, config, checkpoint_dir=request.get("checkpoint_dir"))
+    trainer = build_trainer(ss, data_cfg, request["train"], model=request.get("model"),
+                            checkpoint_dir=request.get("checkpoint_dir"))
     yield from relay_reports(trainer)
 
 
@@ -443,10 +432,14 @@ class ContrastiveTrainDock(TrainingDock):
     FIGURE_KWARGS = {"dpi": 72}  # fixed layout (tight_layout on every redraw stalled the viewer)
     SAVE_NAME = "contrastive_weights.pt"
 
-    WARM_UP = ("torch", "napari_mpi_dl.contrastive.train", "napari_mpi_dl.contrastive.data")
+    WARM_UP = ("torch", "napari_mpi_dl.contrastive.train", "napari_mpi_dl.contrastive.data",
+               *PLOT_MODULES)
 
     def __init__(self, napari_viewer) -> None:
         super().__init__(napari_viewer)
+        #: Architecture of the next run (None: the paper's); its channels, signal length and
+        #: grid follow the training SM.
+        self.model_config = None
         self.curves: list[dict] = []
         self.steps: list[tuple[int, float]] = []
         form = QFormLayout()
@@ -479,7 +472,6 @@ class ContrastiveTrainDock(TrainingDock):
                                                   "MDF files (*.mdf *.h5 *.hdf5)"))
         self._add_run_rows(form)
         self._assemble(form)
-        self._setup_axes()
         self._start_warm_up()
 
     def request(self) -> dict:
@@ -492,9 +484,10 @@ class ContrastiveTrainDock(TrainingDock):
                             pretrain_epochs=self.pretrain_epochs.value(),
                             batch_size=self.batch.value(), lr=self.lr.value(),
                             device=self.device.currentText(), report_every=1,
-                            checkpoint_every=10, loss=self.loss.currentText(),
+                            checkpoint_every=500, loss=self.loss.currentText(),
                             lr_schedule=self.schedule.currentText())
         return {"data": DataConfig(mixtures=self.mixtures.value()), "train": train,
+                "model": self.model_config,
                 "sm_path": self.sm_path.text().strip() or None,
                 "checkpoint_dir": self.checkpoint_dir.text().strip() or None}
 
@@ -523,11 +516,17 @@ class ContrastiveTrainDock(TrainingDock):
                           translate=tuple(float(v) for v in origin))
         return kwargs
 
+    def loss_label(self) -> str:
+        """Loss-axis label of the chosen setting: the CL run's pretraining loss is NT-Xent."""
+        loss = {"mse": "MSE", "relative": "relative MSE"}.get(self.loss.currentText(),
+                                                               self.loss.currentText())
+        return f"loss (NT-Xent, then {loss})" if self.pretrain.isChecked() else f"loss ({loss})"
+
     def _setup_axes(self) -> None:
         """Persistent lines and a fixed layout: a redraw only replaces the lines' data."""
         self.figure.subplots_adjust(left=0.2, right=0.97, top=0.95, bottom=0.2)
         self.ax.set_xlabel("step", fontsize=8)
-        self.ax.set_ylabel("loss (NT-Xent, then MSE)", fontsize=8)
+        self.ax.set_ylabel(self.loss_label(), fontsize=8)
         self.ax.tick_params(labelsize=7)
         self.ax.set_yscale("log")
         self._lines = {
@@ -539,8 +538,9 @@ class ContrastiveTrainDock(TrainingDock):
 
     def plot_losses(self) -> None:
         """Redraw the per-step training loss and the per-epoch training / validation losses."""
-        if not hasattr(self, "_lines"):
-            self._setup_axes()
+        if self.canvas is None:
+            return  # drawn once the warm-up has imported matplotlib (see ensure_canvas)
+        self.ax.set_ylabel(self.loss_label(), fontsize=8)
         steps = self.steps[:: max(1, len(self.steps) // 500)]
         self._lines["step"].set_data([s for s, _ in steps], [v for _, v in steps])
         for key in ("val", "train"):

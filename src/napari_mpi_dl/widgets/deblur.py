@@ -15,7 +15,7 @@ import numpy as np
 from magicgui.widgets import ComboBox, Container, Label, LineEdit, PushButton
 
 from napari_mpi_dl.dcgan.card import CardWarning
-from napari_mpi_dl.widgets._jobs import JobRunner, Step, warm_up
+from napari_mpi_dl.widgets._jobs import Job, JobDock, Step, warm_up
 from napari_mpi_dl.widgets._layers import same_place_kwargs
 from napari_mpi_dl.widgets._model_card import (
     SCAN_CHOICES,
@@ -83,67 +83,61 @@ def weights_field_path(value) -> str | None:
     return text
 
 
-class DeblurWidget(Container):
+class DeblurWidget(JobDock, Container):
     """Choose an image layer, weights (default: shipped) and a device; Deblur adds a new layer."""
 
     def __init__(self, napari_viewer) -> None:
         self._viewer = napari_viewer
-        self._image = ComboBox(label="native image", choices=self._image_layers)
+        self.image = ComboBox(label="native image", choices=self._image_layers)
         # a plain text field: empty means the shipped weights (a file field would show the
         # working directory when empty)
-        self._weights = LineEdit(label="weights", value="",
-                                 tooltip=f"a .pt file; empty = {SHIPPED_LABEL}")
-        self._weights.native.setPlaceholderText(SHIPPED_LABEL)
-        self._browse = PushButton(text="Select weights file ...")
-        self._device = ComboBox(label="device", choices=["auto", "cpu"], value="auto")
-        self._scan = ComboBox(label="scan mode", choices=SCAN_CHOICES, value=SCAN_FROM_METADATA,
-                              tooltip="scan mode of the layer; the pixel size comes from the "
-                                      "layer's scale in mm or its metadata")
-        self._card = Label(value="model: reading the card ...")
-        self._card_warning = Label(value="")
-        self._run = PushButton(text="Deblur")
-        self._status = Label(value="")
-        super().__init__(widgets=[self._image, self._weights, self._browse, self._card,
-                                  self._scan, self._device, self._run, self._card_warning,
-                                  self._status])
-        self._browse.changed.connect(self._pick_weights)
-        self.jobs = JobRunner(TITLE, self._set_status, self._set_busy)
-        self._run.changed.connect(self._on_run_clicked)
-        napari_viewer.layers.events.inserted.connect(self._image.reset_choices)
-        napari_viewer.layers.events.removed.connect(self._image.reset_choices)
+        self.weights = LineEdit(label="weights", value="",
+                                tooltip=f"a .pt file; empty = {SHIPPED_LABEL}")
+        self.weights.native.setPlaceholderText(SHIPPED_LABEL)
+        self.browse_button = PushButton(text="Select weights file ...")
+        self.device = ComboBox(label="device", choices=["auto", "cpu"], value="auto")
+        self.scan_mode = ComboBox(label="scan mode", choices=SCAN_CHOICES, value=SCAN_FROM_METADATA,
+                                  tooltip="scan mode of the layer; the pixel size comes from the "
+                                  "layer's scale in mm or its metadata")
+        self.card = Label(value="model: reading the card ...")
+        self.card_warning = Label(value="")
+        self.run_button = PushButton(text="Deblur")
+        self.status = Label(value="")
+        super().__init__(widgets=[self.image, self.weights, self.browse_button, self.card,
+                                  self.scan_mode, self.device, self.run_button, self.card_warning,
+                                  self.status])
+        self.browse_button.changed.connect(self._pick_weights)
+        self.init_jobs(TITLE, status=self.status, run_button=self.run_button)
+        napari_viewer.layers.events.inserted.connect(self.image.reset_choices)
+        napari_viewer.layers.events.removed.connect(self.image.reset_choices)
         self._warm = warm_up(("torch", "napari_mpi_dl.dcgan.inference"), self._on_devices)
-        self._card_worker = None
+        self.card_worker = None
         # the card is read when the field is left or a file is picked (not at every keystroke)
-        self._weights.native.editingFinished.connect(self._read_card)
+        self.weights.native.editingFinished.connect(self._read_card)
         self._read_card()
 
     def _read_card(self, _value=None) -> None:
         """Show the chosen weights' card (read in a worker: it needs torch)."""
-        self._card.value = "model: reading the card ..."
+        self.card.value = "model: reading the card ..."
         path = self.weights_path
-        self._card_worker = start_card_reader(
-            path, lambda result: self._show_card(result, path))
+        self.card_worker = start_card_reader(
+                                             path, lambda result: self._show_card(result, path))
 
     def _show_card(self, result, path) -> None:
         if path != self.weights_path:     # a stale answer: another file was chosen since
             return
         summary, text = result
-        self._card.value = summary
-        self._card.tooltip = text
-        self._card_worker = None
+        self.card.value = summary
+        self.card.tooltip = text
+        self.card_worker = None
 
     def _on_card_problems(self, item) -> None:
         if isinstance(item, CardProblems):
             from napari.utils.notifications import show_warning
 
-            self._card_warning.value = f"warning: {item.message}"
-            self._card_warning.tooltip = item.message
+            self.card_warning.value = f"warning: {item.message}"
+            self.card_warning.tooltip = item.message
             show_warning(f"{TITLE}: the model's card does not cover this layer: {item.message}")
-
-    @property
-    def worker(self):
-        """The running worker, or None."""
-        return self.jobs.worker
 
     def _pick_weights(self, _value=None) -> None:
         from qtpy.QtWidgets import QFileDialog
@@ -151,17 +145,11 @@ class DeblurWidget(Container):
         path, _ = QFileDialog.getOpenFileName(self.native, "DC_GAN weights", "",
                                               "PyTorch weights (*.pt)")
         if path:
-            self._weights.value = path
+            self.weights.value = path
             self._read_card()
 
     def _on_devices(self, devices) -> None:
-        self._device.choices = ["auto", *devices]
-
-    def _set_status(self, text: str) -> None:
-        self._status.value = text
-
-    def _set_busy(self, busy: bool) -> None:
-        self._run.text = "Stop" if busy else "Deblur"
+        self.device.choices = ["auto", *devices]
 
     def _image_layers(self, _widget=None):
         from napari.layers import Image
@@ -170,37 +158,29 @@ class DeblurWidget(Container):
 
     @property
     def weights_path(self) -> str | None:
-        return weights_field_path(self._weights.value)
+        return weights_field_path(self.weights.value)
 
-    def _on_run_clicked(self, _value=None) -> None:
-        if self.jobs.running:
-            self.jobs.stop()
-        else:
-            self.run()
-
-    def run(self):
-        """Start deblurring the selected layer; returns the worker (for tests)."""
-        layer = self._image.value
+    def prepare_job(self) -> Job:
+        """Deblur the selected layer with the chosen weights and device."""
+        layer = self.image.value
         if layer is None:
-            self._status.value = "choose an image layer"
-            return None
-        data = np.asarray(layer.data)
+            raise ValueError("choose an image layer")
         if layer.rgb:
-            self._status.value = ("RGB layers are not native MPI images: choose a single-channel "
-                                  "(grey-scale) layer")
-            return None
-        self._card_warning.value = ""
-        facts = layer_input_facts(layer, self._scan.value)
-        return self.jobs.start(deblur_planes, data, self.weights_path, self._device.value, facts,
-                               on_returned=lambda result: self._add_result(layer, *result),
-                               on_yielded=self._on_card_problems)
+            raise ValueError("RGB layers are not native MPI images: choose a single-channel "
+                             "(grey-scale) layer")
+        self.card_warning.value = ""
+        facts = layer_input_facts(layer, self.scan_mode.value)
+        return Job(deblur_planes, (np.asarray(layer.data), self.weights_path, self.device.value,
+                                   facts),
+                   on_returned=lambda result: self._add_result(layer, *result),
+                   on_yielded=self._on_card_problems)
 
     def _add_result(self, layer, data: np.ndarray, source: str) -> None:
         meta = dict(layer.metadata)
         meta.update({"deblurred_by": "DC_GAN", "weights": source, "source_layer": layer.name,
-                     "model_card": self._card.value,
-                     "card_warning": self._card_warning.value or None})
+                     "model_card": self.card.value,
+                     "card_warning": self.card_warning.value or None})
         self._viewer.add_image(
             data, name=f"{layer.name} deblurred (DC_GAN)", metadata=meta,
             colormap=layer.colormap.name, **same_place_kwargs(layer))
-        self._status.value = f"done ({Path(source).name})"
+        self.status.value = f"done ({Path(source).name})"

@@ -20,7 +20,7 @@ from napari_mpi_dl.recon.deconvolution import (
     iterate_richardson_lucy,
 )
 from napari_mpi_dl.recon.psf_models import PSF_KINDS, PSFModel
-from napari_mpi_dl.widgets._jobs import JobRunner, Step
+from napari_mpi_dl.widgets._jobs import Job, JobDock, Step
 from napari_mpi_dl.widgets._layers import current_plane, plane_kwargs, same_place_kwargs
 
 RL_REPORT_EVERY = 10
@@ -67,65 +67,66 @@ def _iterate_plane(plane, psf, method, options, box):
     box.append(estimate.copy())
 
 
-class DeconvolutionWidget(Container):
+class DeconvolutionWidget(JobDock, Container):
     """Choose an image layer, a method and a PSF; Run adds the deconvolved layer."""
 
     def __init__(self, napari_viewer) -> None:
         from napari_mpi_dl.physics.presets import DEFAULT_PARTICLE, LOW_GRADIENT_T_PER_M
 
         self._viewer = napari_viewer
-        self._image = ComboBox(label="native image", choices=self._image_layers)
-        self._method = ComboBox(label="method", choices=list(METHODS), value="wiener")
-        self._gradient = FloatSpinBox(label="gradient (T/m)", value=LOW_GRADIENT_T_PER_M,
-                                      min=0.01, max=100.0, step=0.05)
-        self._diameter = FloatSpinBox(label="particle diameter (nm)",
-                                      value=DEFAULT_PARTICLE.diameter_nm, min=1.0, max=200.0)
-        self._scan_mode = ComboBox(label="scan mode", choices=["x", "y", "isotropic"], value="x")
-        self._psf_kind = ComboBox(label="PSF", choices=list(PSF_KINDS), value="exact")
-        self._diameter_error = FloatSpinBox(label="PSF diameter error", value=0.0, min=-0.9,
-                                            max=5.0, step=0.05,
-                                            tooltip="relative, for PSF = wrong (0.2 = +20 %)")
-        self._gradient_error = FloatSpinBox(label="PSF gradient error", value=0.0, min=-0.9,
-                                            max=5.0, step=0.05,
-                                            tooltip="relative, for PSF = wrong (-0.2 = -20 %)")
-        self._psf_snr = FloatSpinBox(label="measured PSF SNR (dB)", value=30.0, min=-20.0,
-                                     max=120.0)
-        self._balance = FloatSpinBox(label="Wiener balance", value=DEFAULT_WIENER_BALANCE,
-                                     min=1e-8, max=10.0, step=1e-4)
-        self._iterations = SpinBox(label="RL iterations", value=DEFAULT_RL_ITERATIONS, min=1,
-                                   max=100000)
-        self._all_planes = CheckBox(text="all planes of a stack", value=False,
-                                    tooltip="off: only the plane shown now")
-        self._run = PushButton(text="Run")
-        self._status = Label(value="")
+        self.image = ComboBox(label="native image", choices=self._image_layers)
+        self.method = ComboBox(label="method", choices=list(METHODS), value="wiener")
+        self.gradient_t_per_m = FloatSpinBox(label="gradient (T/m)", value=LOW_GRADIENT_T_PER_M,
+                                             min=0.01, max=100.0, step=0.05)
+        self.diameter_nm = FloatSpinBox(label="particle diameter (nm)",
+                                        value=DEFAULT_PARTICLE.diameter_nm, min=1.0, max=200.0)
+        self.scan_mode = ComboBox(label="scan mode", choices=["x", "y", "isotropic"], value="x")
+        self.psf_kind = ComboBox(label="PSF", choices=list(PSF_KINDS), value="exact")
+        self.diameter_error = FloatSpinBox(label="PSF diameter error", value=0.0, min=-0.9,
+                                           max=5.0, step=0.05,
+                                           tooltip="relative, for PSF = wrong (0.2 = +20 %)")
+        self.gradient_error = FloatSpinBox(label="PSF gradient error", value=0.0, min=-0.9,
+                                           max=5.0, step=0.05,
+                                           tooltip="relative, for PSF = wrong (-0.2 = -20 %)")
+        self.psf_snr_db = FloatSpinBox(label="measured PSF SNR (dB)", value=30.0, min=-20.0,
+                                       max=120.0)
+        self.balance = FloatSpinBox(label="Wiener balance", value=DEFAULT_WIENER_BALANCE,
+                                    min=1e-8, max=10.0, step=1e-4)
+        self.iterations = SpinBox(label="RL iterations", value=DEFAULT_RL_ITERATIONS, min=1,
+                                  max=100000)
+        self.all_planes = CheckBox(text="all planes of a stack", value=False,
+                                   tooltip="off: only the plane shown now")
+        self.run_button = PushButton(text="Run")
+        self.status = Label(value="")
         super().__init__(widgets=[
-            self._image, self._all_planes, self._method, self._gradient, self._diameter,
-            self._scan_mode, self._psf_kind, self._diameter_error, self._gradient_error,
-            self._psf_snr, self._balance, self._iterations, self._run, self._status])
-        if hasattr(self._balance.native, "setDecimals"):  # small balances need the digits
-            self._balance.native.setDecimals(6)
-            self._balance.value = DEFAULT_WIENER_BALANCE
-        self._run.changed.connect(self._on_run_clicked)
-        self._image.changed.connect(self._fill_from_metadata)
-        self.jobs = JobRunner("Deconvolution", self._set_status, self._set_busy)
-        napari_viewer.layers.events.inserted.connect(self._image.reset_choices)
-        napari_viewer.layers.events.removed.connect(self._image.reset_choices)
-        self._fill_from_metadata()
+            self.image, self.all_planes, self.method, self.gradient_t_per_m, self.diameter_nm,
+            self.scan_mode, self.psf_kind, self.diameter_error, self.gradient_error,
+            self.psf_snr_db, self.balance, self.iterations, self.run_button, self.status])
+        if hasattr(self.balance.native, "setDecimals"):  # small balances need the digits
+            self.balance.native.setDecimals(6)
+            self.balance.value = DEFAULT_WIENER_BALANCE
+        self.image.changed.connect(self.fill_from_metadata)
+        self.init_jobs("Deconvolution", status=self.status, run_button=self.run_button)
+        napari_viewer.layers.events.inserted.connect(self.image.reset_choices)
+        napari_viewer.layers.events.removed.connect(self.image.reset_choices)
+        self.fill_from_metadata()
 
     def _image_layers(self, _widget=None):
         from napari.layers import Image
 
         return [layer for layer in self._viewer.layers if isinstance(layer, Image)]
 
-    def _fill_from_metadata(self, _value=None) -> None:
-        layer = self._image.value
+    def fill_from_metadata(self, _value=None) -> None:
+        """Fill gradient, particle diameter and scan mode from the chosen layer's settings."""
+        layer = self.image.value
         record = (getattr(layer, "metadata", None) or {}).get("settings") if layer else None
         if not record:
             return
-        self._gradient.value = float(record.get("gradient_t_per_m", self._gradient.value))
-        self._diameter.value = float((record.get("particle") or {}).get(
-            "diameter_nm", self._diameter.value))
-        self._scan_mode.value = record.get("scan_mode", self._scan_mode.value)
+        self.gradient_t_per_m.value = float(record.get("gradient_t_per_m",
+                                                       self.gradient_t_per_m.value))
+        self.diameter_nm.value = float((record.get("particle") or {}).get(
+            "diameter_nm", self.diameter_nm.value))
+        self.scan_mode.value = record.get("scan_mode", self.scan_mode.value)
 
     # ------------------------------------------------------------------ request
     def request(self):
@@ -134,7 +135,7 @@ class DeconvolutionWidget(Container):
 
         from napari_mpi_dl.recon.psf_models import settings_from_dict
 
-        layer = self._image.value
+        layer = self.image.value
         if layer is None:
             raise ValueError("add or choose an image layer first")
         if layer.rgb:
@@ -142,52 +143,29 @@ class DeconvolutionWidget(Container):
                              "(grey-scale) MPI image")
         image = np.asarray(layer.data)
         plane = None
-        if image.ndim > 2 and not self._all_planes.value:
+        if image.ndim > 2 and not self.all_planes.value:
             plane = current_plane(self._viewer, layer)
             image = image[plane]
         settings = settings_from_dict(layer.metadata.get("settings"), shape=image.shape[-2:],
                                       pixel_mm=tuple(float(s) for s in layer.scale[-2:]))
         settings = settings.replace(
-            gradient_t_per_m=float(self._gradient.value), scan_mode=self._scan_mode.value,
-            particle=replace(settings.particle, diameter_nm=float(self._diameter.value)))
-        model = PSFModel(self._psf_kind.value, diameter_error=float(self._diameter_error.value),
-                         gradient_error=float(self._gradient_error.value),
-                         snr_db=float(self._psf_snr.value))
-        method = self._method.value
-        options = {"wiener": {"balance": float(self._balance.value)},
-                   "richardson-lucy": {"iterations": int(self._iterations.value)},
+            gradient_t_per_m=float(self.gradient_t_per_m.value), scan_mode=self.scan_mode.value,
+            particle=replace(settings.particle, diameter_nm=float(self.diameter_nm.value)))
+        model = PSFModel(self.psf_kind.value, diameter_error=float(self.diameter_error.value),
+                         gradient_error=float(self.gradient_error.value),
+                         snr_db=float(self.psf_snr_db.value))
+        method = self.method.value
+        options = {"wiener": {"balance": float(self.balance.value)},
+                   "richardson-lucy": {"iterations": int(self.iterations.value)},
                    "unsupervised-wiener": {"seed": 0}}[method]
         return layer, image, plane, settings, model, method, options
 
     # ------------------------------------------------------------------ running
-    @property
-    def worker(self):
-        """The running worker, or None."""
-        return self.jobs.worker
-
-    def _set_status(self, text: str) -> None:
-        self._status.value = text
-
-    def _set_busy(self, busy: bool) -> None:
-        self._run.text = "Stop" if busy else "Run"
-
-    def _on_run_clicked(self, _value=None) -> None:
-        if self.jobs.running:
-            self.jobs.stop()
-        else:
-            self.run()
-
-    def run(self):
-        """Start the worker (returns it; the Run button turns into Stop)."""
-        try:
-            layer, image, plane, settings, model, method, options = self.request()
-        except ValueError as exc:
-            self._status.value = f"error: {exc}"
-            return None
-        return self.jobs.start(
-            deconvolve_job, image, settings, model, method, options,
-            on_returned=lambda result: self._add_result(layer, result, plane, settings, model,
-                                                        method, options))
+    def prepare_job(self) -> Job:
+        layer, image, plane, settings, model, method, options = self.request()
+        return Job(deconvolve_job, (image, settings, model, method, options),
+                   on_returned=lambda result: self._add_result(layer, result, plane, settings,
+                                                               model, method, options))
 
     def _add_result(self, layer, result, plane, settings, model, method, options):
         where = "" if not plane else f" [{', '.join(str(i) for i in plane)}]"
@@ -200,5 +178,5 @@ class DeconvolutionWidget(Container):
         place = plane_kwargs(layer) if plane else same_place_kwargs(layer)
         new = self._viewer.add_image(np.asarray(result, dtype=np.float32), name=name,
                                      metadata=metadata, colormap=layer.colormap.name, **place)
-        self._status.value = f"added {new.name}"
+        self.status.value = f"added {new.name}"
         return new

@@ -15,7 +15,6 @@ supported); with the package's layers, world units are millimetres.
 
 from __future__ import annotations
 
-import csv
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +41,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from napari_mpi_dl.analysis.profile_table import TABLE_COLUMNS, profile_record
 from napari_mpi_dl.analysis.profiles import (
     DEFAULT_DIP_THRESHOLD,
     LineProfile,
@@ -52,8 +52,6 @@ from napari_mpi_dl.analysis.profiles import (
 from napari_mpi_dl.widgets._layers import current_plane
 
 LINES_LAYER_NAME = "Profile lines"
-TABLE_COLUMNS = ("line", "layer", "n_peaks", "peak1_mm", "peak2_mm", "fwhm1_mm", "fwhm2_mm",
-                 "separation_mm", "dip", "resolved", "error")
 LINE_STYLES = ("-", "--", ":", "-.")
 SHOWN_COLUMNS = (("line", "Line"), ("layer", "Layer"), ("fwhm", "FWHM (mm)"),
                  ("separation_mm", "Sep. (mm)"), ("dip", "Dip"), ("resolved", "Resolved"),
@@ -104,17 +102,7 @@ class ProfileEntry:
 
     def record(self) -> dict:
         """Table row as plain values (``None`` where not available)."""
-        rec = dict.fromkeys(TABLE_COLUMNS)
-        rec.update(line=self.line, layer=self.layer, error=self.error)
-        if self.analysis is not None:
-            ana = self.analysis
-            main = ana.main_peaks
-            rec.update(n_peaks=len(ana.peaks), separation_mm=ana.separation_mm, dip=ana.dip,
-                       resolved=ana.resolved)
-            for i, peak in enumerate(main[:2], 1):
-                rec[f"peak{i}_mm"] = peak.position_mm
-                rec[f"fwhm{i}_mm"] = peak.fwhm_mm
-        return rec
+        return profile_record(self.line, self.layer, self.analysis, self.error)
 
 
 class ProfileWidget(QWidget):
@@ -493,25 +481,12 @@ class ProfileWidget(QWidget):
         The table has :data:`TABLE_COLUMNS` (empty cells where not available, full precision).
         The samples file has ``line, layer, distance_mm, value, normalised``.
         """
-        from napari_mpi_dl.io.atomic import write_text_atomic
+        from napari_mpi_dl.analysis.profile_table import sample_rows, write_profile_csvs
 
         self.update_profiles()
-        path = Path(path)
-        samples_path = path.with_name(path.stem + "_samples.csv")
-        write_text_atomic(path, records_to_csv(self.table_records()))
-        import io
-
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(["line", "layer", "distance_mm", "value", "normalised"])
-        for entry in self.entries:
-            if entry.profile is None:
-                continue
-            for d, v, nv in zip(entry.profile.distance_mm, entry.profile.values,
-                                entry.profile.normalised(), strict=False):
-                writer.writerow([entry.line, entry.layer, repr(float(d)), repr(float(v)),
-                                 repr(float(nv))])
-        write_text_atomic(samples_path, buf.getvalue())
+        samples = [row for e in self.entries if e.profile is not None
+                   for row in sample_rows(e.line, e.layer, e.profile)]
+        path, samples_path = write_profile_csvs(path, self.table_records(), samples)
         self.status.setText(f"wrote {path} and {samples_path.name}")
         return path, samples_path
 
@@ -520,25 +495,3 @@ class ProfileWidget(QWidget):
                                               "CSV (*.csv)")
         if path:
             self.export_csv(path)
-
-
-def records_to_csv(records: list[dict]) -> str:
-    """CSV text of table records (floats with full precision, ``None`` as empty)."""
-    import io
-
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=TABLE_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for rec in records:
-        writer.writerow({k: "" if rec[k] is None else
-                         (repr(float(rec[k])) if isinstance(rec[k], float | np.floating)
-                          and not isinstance(rec[k], bool) else rec[k])
-                         for k in TABLE_COLUMNS})
-    return buf.getvalue()
-
-
-def read_table_csv(path: str | os.PathLike) -> list[dict]:
-    """Read :meth:`ProfileWidget.export_csv`'s table back (numbers as float, ``resolved`` bool)."""
-    from napari_mpi_dl.analysis.tables import read_typed_csv
-
-    return read_typed_csv(path, text=("line", "layer", "error"))

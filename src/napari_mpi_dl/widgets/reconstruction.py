@@ -24,7 +24,7 @@ from magicgui.widgets import (
     SpinBox,
 )
 
-from napari_mpi_dl.widgets._jobs import JobRunner, Step
+from napari_mpi_dl.widgets._jobs import Job, JobDock, Step
 
 OUTPUT_NAME = "MDF reconstruction"
 MDF_FILTER = "*.mdf *.h5 *.hdf5"
@@ -110,112 +110,98 @@ def reconstruction_steps(request: ReconstructionRequest):
     return prepared.finish(x.copy()), request
 
 
-class ReconstructionWidget(Container):
+class ReconstructionWidget(JobDock, Container):
     """Dock widget (npe2 contribution); receives the viewer as ``napari_viewer``."""
 
     def __init__(self, napari_viewer) -> None:
         self._viewer = napari_viewer
-        self._sm_file = FileEdit(label="System matrix", mode="r", filter=MDF_FILTER)
-        self._meas_file = FileEdit(label="Measurement", mode="r", filter=MDF_FILTER)
-        self._from_layer = PushButton(text="Files of the selected layer")
-        self._iterations = SpinBox(label="Iterations", value=10, min=1, max=100000)
-        self._lambda = LineEdit(label="Lambda", value="0.01")  # any float, e.g. 1e-16
-        self._lambda_mode = ComboBox(label="Lambda mode", choices=("relative", "absolute"),
-                                     value="relative")
-        self._min_khz = FloatSpinBox(label="Min frequency (kHz)", value=80.0, min=0.0, max=1e5)
-        self._max_khz = FloatSpinBox(label="Max frequency (kHz, 0 = all)", value=0.0, min=0.0,
-                                     max=1e5)
-        self._snr = FloatSpinBox(label="SNR threshold (0 = off)", value=1.5, min=0.0, max=1e9)
-        self._channels = LineEdit(label="Receive channels", value="all")
-        self._bg = CheckBox(text="Background correction", value=True)
-        self._real = CheckBox(text="Real part only", value=True)
-        self._positive = CheckBox(text="Non-negative", value=True)
-        self._frames = ComboBox(label="Frames", choices=("average", "each"), value="average")
-        self._show_sm = PushButton(text="Show system matrix")
-        self._sort_snr = CheckBox(text="sorted by SNR", value=False)
-        self._run = PushButton(text="Reconstruct")
-        self._status = Label(value="")
+        self.sm_file = FileEdit(label="System matrix", mode="r", filter=MDF_FILTER)
+        self.meas_file = FileEdit(label="Measurement", mode="r", filter=MDF_FILTER)
+        self.from_layer_button = PushButton(text="Files of the selected layer")
+        self.iterations = SpinBox(label="Iterations", value=10, min=1, max=100000)
+        self.lambda_text = LineEdit(label="Lambda", value="0.01")  # any float, e.g. 1e-16
+        self.lambda_mode = ComboBox(label="Lambda mode", choices=("relative", "absolute"),
+                                    value="relative")
+        self.min_frequency_khz = FloatSpinBox(label="Min frequency (kHz)", value=80.0, min=0.0,
+                                              max=1e5)
+        self.max_frequency_khz = FloatSpinBox(label="Max frequency (kHz, 0 = all)", value=0.0,
+                                              min=0.0, max=1e5)
+        self.snr_threshold = FloatSpinBox(label="SNR threshold (0 = off)", value=1.5, min=0.0,
+                                          max=1e9)
+        self.channels = LineEdit(label="Receive channels", value="all")
+        self.background_correction = CheckBox(text="Background correction", value=True)
+        self.enforce_real = CheckBox(text="Real part only", value=True)
+        self.enforce_positive = CheckBox(text="Non-negative", value=True)
+        self.frames = ComboBox(label="Frames", choices=("average", "each"), value="average")
+        self.show_sm_button = PushButton(text="Show system matrix")
+        self.sort_by_snr = CheckBox(text="sorted by SNR", value=False)
+        self.run_button = PushButton(text="Reconstruct")
+        self.status = Label(value="")
         super().__init__(widgets=[
-            self._sm_file, self._meas_file, self._from_layer, self._iterations, self._lambda,
-            self._lambda_mode, self._min_khz, self._max_khz, self._snr, self._channels,
-            self._bg, self._real, self._positive, self._frames, self._show_sm, self._sort_snr,
-            self._run, self._status,
+            self.sm_file, self.meas_file, self.from_layer_button, self.iterations,
+            self.lambda_text, self.lambda_mode, self.min_frequency_khz, self.max_frequency_khz,
+            self.snr_threshold, self.channels, self.background_correction, self.enforce_real,
+            self.enforce_positive, self.frames, self.show_sm_button, self.sort_by_snr,
+            self.run_button, self.status,
         ])
-        self.jobs = JobRunner("MDF reconstruction", self._set_status, self._set_busy)
+        self.init_jobs("MDF reconstruction", status=self.status, run_button=self.run_button)
         self._output = None
-        self._run.changed.connect(self._on_run)
-        self._show_sm.changed.connect(self._on_show_sm)
-        self._from_layer.changed.connect(self._on_from_layer)
+        self.show_sm_button.changed.connect(self.show_system_matrix)
+        self.from_layer_button.changed.connect(self.fill_from_selected_layer)
 
     # --- controls ----------------------------------------------------------------------------
     def request(self) -> ReconstructionRequest:
         return ReconstructionRequest(
-            sm_path=str(self._sm_file.value or ""), meas_path=str(self._meas_file.value or ""),
-            iterations=int(self._iterations.value), lam=parse_lambda(self._lambda.value),
-            lambda_mode=str(self._lambda_mode.value), min_frequency_khz=float(self._min_khz.value),
-            max_frequency_khz=float(self._max_khz.value), snr_threshold=float(self._snr.value),
-            channels=parse_channels(self._channels.value),
-            background_correction=bool(self._bg.value), enforce_real=bool(self._real.value),
-            enforce_positive=bool(self._positive.value), frames=str(self._frames.value))
+            sm_path=str(self.sm_file.value or ""), meas_path=str(self.meas_file.value or ""),
+            iterations=int(self.iterations.value), lam=parse_lambda(self.lambda_text.value),
+            lambda_mode=str(self.lambda_mode.value),
+            min_frequency_khz=float(self.min_frequency_khz.value),
+            max_frequency_khz=float(self.max_frequency_khz.value),
+            snr_threshold=float(self.snr_threshold.value),
+            channels=parse_channels(self.channels.value),
+            background_correction=bool(self.background_correction.value),
+            enforce_real=bool(self.enforce_real.value),
+            enforce_positive=bool(self.enforce_positive.value), frames=str(self.frames.value))
 
-    def _on_from_layer(self, _=None) -> None:
+    def fill_from_selected_layer(self, _=None) -> None:
+        """Take the SM and measurement files from the selected layer's metadata."""
         layer = self._viewer.layers.selection.active
         meta = getattr(layer, "metadata", {}) or {}
         kind = meta.get("kind")
         if kind == "system_matrix" and meta.get("mdf_path"):
-            self._sm_file.value = meta["mdf_path"]
+            self.sm_file.value = meta["mdf_path"]
         elif kind == "measurement" and meta.get("mdf_path"):
-            self._meas_file.value = meta["mdf_path"]
+            self.meas_file.value = meta["mdf_path"]
         elif kind == "reconstruction":
             if meta.get("system_matrix"):
-                self._sm_file.value = meta["system_matrix"]
+                self.sm_file.value = meta["system_matrix"]
             if meta.get("measurement"):
-                self._meas_file.value = meta["measurement"]
+                self.meas_file.value = meta["measurement"]
         else:
-            self._status.value = "the selected layer was not opened from an MDF file"
+            self.status.value = "the selected layer was not opened from an MDF file"
 
-    def _on_show_sm(self, _=None) -> None:
+    def show_system_matrix(self, _=None) -> None:
+        """Add the chosen SM's |S| layers (one per receive channel)."""
         from napari.utils.notifications import show_error
 
         from napari_mpi_dl.io.mdf_read import read_system_matrix
         from napari_mpi_dl.napari_io.mdf_reader import system_matrix_layers
 
         try:
-            sm = read_system_matrix(str(self._sm_file.value),
-                                    background_correction=bool(self._bg.value))
+            sm = read_system_matrix(str(self.sm_file.value),
+                                    background_correction=bool(self.background_correction.value))
         except (ValueError, OSError) as exc:
             show_error(str(exc))
             return
-        for data, kwargs, _kind in system_matrix_layers(sm, sort_by_snr=bool(self._sort_snr.value)):
+        by_snr = bool(self.sort_by_snr.value)
+        for data, kwargs, _kind in system_matrix_layers(sm, sort_by_snr=by_snr):
             self._viewer.add_image(data, **kwargs)
 
     # --- running -----------------------------------------------------------------------------
-    @property
-    def worker(self):
-        """The running worker, or None."""
-        return self.jobs.worker
-
-    def _set_status(self, text: str) -> None:
-        self._status.value = text
-
-    def _set_busy(self, busy: bool) -> None:
-        self._run.text = "Stop" if busy else "Reconstruct"
-
-    def _on_run(self, _=None) -> None:
-        if self.jobs.running:
-            self.jobs.stop()
-            return
-        self.run()
-
-    def run(self):
-        """Start a reconstruction with the current controls; returns the worker (or None)."""
-        try:
-            request = self.request()
-            request.settings()  # validate in the main thread: clear errors, no worker
-        except ValueError as exc:
-            self._status.value = f"error: {exc}"
-            return None
-        return self.jobs.start(reconstruction_steps, request, on_returned=self._on_returned)
+    def prepare_job(self) -> Job:
+        request = self.request()
+        request.settings()  # validate in the main thread: clear errors, no worker
+        return Job(reconstruction_steps, (request,), on_returned=self._on_returned)
 
     def _on_returned(self, value) -> None:
         from napari_mpi_dl.napari_io.mdf_reader import result_layer
@@ -232,6 +218,6 @@ class ReconstructionWidget(Container):
         else:
             self._output = self._viewer.add_image(data, **kwargs)
         notes = "; ".join(result.notes)
-        self._status.value = (f"done: {len(result.rows)} rows, lambda "
+        self.status.value = (f"done: {len(result.rows)} rows, lambda "
                               f"{result.lambda_absolute:.3g}, {result.unit}"
                               + (f" ({notes})" if notes else ""))

@@ -22,7 +22,7 @@ from magicgui.widgets import (
 
 from napari_mpi_dl.napari_io.units import with_mm_units
 from napari_mpi_dl.physics.presets import GRADIENT_PRESETS_T_PER_M
-from napari_mpi_dl.widgets._jobs import JobRunner, Step, warm_up
+from napari_mpi_dl.widgets._jobs import Job, JobDock, Step, warm_up
 
 PHANTOM_SOURCES = ("two-tube", "MNIST digit", "image layer")
 
@@ -138,6 +138,24 @@ def _interruptible(simulate, stop_event, message: str):
     return box["result"]
 
 
+def phantom_spec(request: SimulationRequest):
+    """The :class:`~napari_mpi_dl.phantoms.spec.PhantomSpec` of a request (dock labels mapped
+    to the library's phantom sources)."""
+    from napari_mpi_dl.phantoms.spec import PhantomSpec
+
+    sources = dict(zip(PHANTOM_SOURCES, ("two-tube", "mnist", "image"), strict=True))
+    if request.source not in sources:
+        raise ValueError(f"phantom source must be one of {PHANTOM_SOURCES}, "
+                         f"got {request.source!r}")
+    if request.source == "image layer" and request.image is None:
+        raise ValueError("choose an image layer as the phantom")
+    return PhantomSpec(
+        source=sources[request.source], gap_mm=request.gap_mm,
+        diameter_mm=request.tube_diameter_mm, orientation=request.orientation,
+        mnist_index=int(request.mnist_index), image=request.image,
+        image_name=request.image_name, clip_negative=request.clip_negative)
+
+
 def run_simulation(request: SimulationRequest, stop_event=None):
     """Generator: yields :class:`Step` progress, returns a :class:`SimulationResult` (no napari),
     or None when ``stop_event`` (a ``threading.Event``) was set during the simulation."""
@@ -147,13 +165,9 @@ def run_simulation(request: SimulationRequest, stop_event=None):
     from napari_mpi_dl.physics.settings import XSpaceSettings
 
     yield Step(0, PROGRESS_STEPS, "building phantom")
-    if request.source == "image layer":
-        from napari_mpi_dl.phantoms.images import image_phantom
-
-        if request.image is None:
-            raise ValueError("choose an image layer as the phantom")
-        phantom = image_phantom(request.image, grid=None, clip_negative=request.clip_negative,
-                                name=f"layer {request.image_name!r}")
+    spec = phantom_spec(request)
+    if spec.source == "image":
+        phantom = spec.build(None)  # the layer's own pixels
         pixel = request.image_pixel_mm or (request.fov_mm / phantom.shape[0],
                                            request.fov_mm / phantom.shape[1])
         fov = (pixel[0] * phantom.shape[0], pixel[1] * phantom.shape[1])
@@ -162,28 +176,11 @@ def run_simulation(request: SimulationRequest, stop_event=None):
             centre = tuple(o + (f - p) / 2 for o, f, p in zip(request.image_origin_mm, fov, pixel,
                                                                 strict=True))
         grid = ImageGrid(shape=phantom.shape, fov_mm=fov, centre_mm=centre)
-        description = {"phantom": "image layer", "layer": request.image_name,
-                       "clip_negative": request.clip_negative}
     else:
         grid = ImageGrid(shape=(request.size_px, request.size_px),
                          fov_mm=(request.fov_mm, request.fov_mm))
-        if request.source == "two-tube":
-            from napari_mpi_dl.phantoms.two_tube import two_tube_phantom
-
-            phantom = two_tube_phantom(gap_mm=request.gap_mm, diameter_mm=request.tube_diameter_mm,
-                                       orientation=request.orientation, grid=grid)
-            description = {"phantom": "two-tube", "gap_mm": request.gap_mm,
-                           "diameter_mm": request.tube_diameter_mm,
-                           "orientation": request.orientation}
-        elif request.source == "MNIST digit":
-            from napari_mpi_dl.phantoms.mnist import mnist_labels, mnist_phantom
-
-            phantom = mnist_phantom(int(request.mnist_index), grid=grid)
-            description = {"phantom": "mnist", "index": int(request.mnist_index),
-                           "label": int(mnist_labels([int(request.mnist_index)])[0])}
-        else:
-            raise ValueError(f"phantom source must be one of {PHANTOM_SOURCES}, "
-                             f"got {request.source!r}")
+        phantom = spec.build(grid)
+    description = spec.description()
     if request.tracer:
         from napari_mpi_dl.physics.tracers import tracer_preset
 
@@ -220,7 +217,7 @@ def run_simulation(request: SimulationRequest, stop_event=None):
                             request.source != "image layer", run_label(request))
 
 
-class SimulatorWidget(Container):
+class SimulatorWidget(JobDock, Container):
     """Dock widget: simulate the native MPI image of a phantom (see module docstring)."""
 
     def __init__(self, napari_viewer) -> None:
@@ -228,7 +225,6 @@ class SimulatorWidget(Container):
         self.viewer = napari_viewer
         self._output_layer = None
         self._phantom_layer = None
-        self.jobs = JobRunner("MPI simulation", self._set_status, self._set_busy)
 
         self.source = ComboBox(label="phantom", choices=PHANTOM_SOURCES, value="two-tube")
         self.gap_mm = FloatSpinBox(label="gap (mm)", value=1.4, min=0.0, max=10.0, step=0.1)
@@ -276,8 +272,8 @@ class SimulatorWidget(Container):
         self.add_noise.changed.connect(self._update_visibility)
         self.gradient_preset.changed.connect(self._on_preset)
         self.gradient_t_per_m.changed.connect(self._on_gradient)
-        self.run_button.changed.connect(self.run)
-        self.stop_button.changed.connect(self.stop)
+        self.init_jobs("MPI simulation", status=self.status, run_button=self.run_button,
+                       stop_button=self.stop_button)
         events = self.viewer.layers.events
         events.inserted.connect(self._refresh_layers)
         events.removed.connect(self._refresh_layers)
@@ -285,11 +281,6 @@ class SimulatorWidget(Container):
         # the physics modules are imported in a worker now, not at the first Run
         self._warm = warm_up(("napari_mpi_dl.physics.native", "napari_mpi_dl.phantoms.two_tube",
                               "napari_mpi_dl.phantoms.mnist", "napari_mpi_dl.phantoms.images"))
-
-    @property
-    def worker(self):
-        """The running worker, or None."""
-        return self.jobs.worker
 
     def _build_tracer_scanner_group(self) -> None:
         """Compact "Tracer / scanner" group: tracer preset and scanner imperfections."""
@@ -369,32 +360,18 @@ class SimulatorWidget(Container):
         )
 
     # --- running --------------------------------------------------------------------------
-    def _set_status(self, text: str) -> None:
-        self.status.value = text
-
-    def _set_busy(self, busy: bool) -> None:
-        self.run_button.enabled, self.stop_button.enabled = not busy, busy
-
-    def run(self, _value=None):
-        """Start a simulation in a thread worker and return the worker (None on bad input)."""
-        if self.jobs.running:
-            return self.jobs.worker
-        try:
-            request = self.request()
-        except ValueError as exc:
-            self.status.value = f"error: {exc}"
-            return None
+    def prepare_job(self) -> Job:
         import threading
 
+        request = self.request()
         self._stop_event = threading.Event()
-        return self.jobs.start(run_simulation, request, self._stop_event,
-                               on_returned=self._on_returned)
+        return Job(run_simulation, (request, self._stop_event), on_returned=self._on_returned)
 
     def stop(self, _value=None) -> None:
         """Stop the simulation (within about 0.1 s of work); its result is discarded."""
         if self.jobs.running:
             self._stop_event.set()
-        self.jobs.stop()
+        super().stop()
 
     def _on_returned(self, result: SimulationResult) -> None:
         replace = bool(self.replace.value)

@@ -10,13 +10,16 @@ touched from the worker thread. torch is imported only when the dock is created.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from qtpy.QtWidgets import QComboBox, QDoubleSpinBox, QFormLayout, QLineEdit, QSpinBox
 
 from napari_mpi_dl.physics.presets import DEFAULT_GRID
-from napari_mpi_dl.widgets._training_dock import TrainingDock, browse_row, relay_reports
+from napari_mpi_dl.widgets._training_dock import (
+    PLOT_MODULES,
+    TrainingDock,
+    browse_row,
+    relay_reports,
+)
 
 PREVIEW_LAYER = "DC_GAN preview"
 LAYERS_SOURCE = "image layers"
@@ -58,17 +61,14 @@ def _training_run(request: dict):
     else:
         n = request["n_phantoms"]
         yield "status", f"simulating {n} MNIST training phantoms ..."
-        box: list = []
-
-        def progress(done, total):
-            box.append((done, total))
-
-        domains = dcdata.generate_domains(n, seed=request["train"].seed, progress=progress)
+        domains = dcdata.generate_domains(n, seed=request["train"].seed)
 
     train_cfg = request["train"]
     if request.get("epochs") is not None:
-        smaller = min(len(domains.x), len(domains.y))
-        steps = max(1, math.ceil(request["epochs"] * smaller / train_cfg.batch_size))
+        from napari_mpi_dl.training.trainer import steps_for_epochs
+
+        steps = steps_for_epochs(request["epochs"], min(len(domains.x), len(domains.y)),
+                                 train_cfg.batch_size)
         train_cfg = dataclasses.replace(train_cfg, steps=steps)
     trainer = DCGANTrainer(domains, request["model"], train_cfg,
                            checkpoint_dir=request.get("checkpoint_dir"))
@@ -88,7 +88,7 @@ class TrainDock(TrainingDock):
     FIGURE_KWARGS = {"dpi": 72}
     SAVE_CAPTION = "Save DC_GAN weights"
     SAVE_NAME = "dcgan_weights.pt"
-    WARM_UP = ("torch", "napari_mpi_dl.dcgan.data", "napari_mpi_dl.dcgan.train")
+    WARM_UP = ("torch", "napari_mpi_dl.dcgan.data", "napari_mpi_dl.dcgan.train", *PLOT_MODULES)
 
     def __init__(self, napari_viewer) -> None:
         super().__init__(napari_viewer)
@@ -125,6 +125,10 @@ class TrainDock(TrainingDock):
         form.addRow("crop (px)", self.crop)
         self._add_run_rows(form)
 
+        self._assemble(form)
+        self._start_warm_up(then=_warm_up_torch)
+
+    def _setup_axes(self) -> None:
         # A small, fixed layout (no tight_layout on every draw) and persistent Line2D objects
         # whose data are replaced: a redraw then costs a few tens of ms of the main thread.
         self.figure.subplots_adjust(left=0.16, right=0.97, top=0.95, bottom=0.2)
@@ -133,8 +137,6 @@ class TrainDock(TrainingDock):
         self.ax.tick_params(labelsize=7)
         self._lines = {name: self.ax.plot([], [], label=name, lw=1)[0] for name in PLOTTED}
         self.ax.legend(fontsize=6, loc="upper right")
-        self._assemble(form)
-        self._start_warm_up(then=_warm_up_torch)
 
     def request(self) -> dict:
         """The run's settings as plain values (safe to hand to the worker thread)."""
@@ -207,6 +209,8 @@ class TrainDock(TrainingDock):
 
     def plot_losses(self) -> None:
         """Redraw the loss curves (at most ``MAX_PLOTTED_POINTS`` points per curve)."""
+        if self.canvas is None:
+            return  # drawn once the warm-up has imported matplotlib (see ensure_canvas)
         steps = np.array([s for s, _ in self.history], dtype=float)
         stride = max(1, len(steps) // MAX_PLOTTED_POINTS)
         for name, line in self._lines.items():

@@ -1,4 +1,5 @@
-"""Read and validate the HDF5 data sets written by :func:`napari_mpi_dl.datasets.generate_dataset`.
+"""Read and validate the HDF5 data sets written by
+:func:`napari_mpi_dl.datasets.generate.generate_dataset` (layout: :mod:`~.layout`).
 
 Example
 -------
@@ -18,9 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-IMAGE_GROUPS = ("native", "native_noisy", "deconvolved")
-REQUIRED_ATTRS = ("settings_json", "fov_mm", "pixel_mm", "seed", "snr_db", "command",
-                  "created_utc", "package_version", "phantom_source", "gradient_names")
+from napari_mpi_dl.datasets.layout import IMAGE_GROUPS, REQUIRED_ATTRS
 
 
 @dataclass
@@ -60,6 +59,20 @@ class DatasetFile:
     @property
     def pixel_mm(self) -> tuple[float, float]:
         return tuple(float(v) for v in self.attrs["pixel_mm"])
+
+    def stack_keys(self) -> list[str]:
+        """The image stacks held, as ``"<group>/<gradient name>"`` (e.g. ``"native/low"``)."""
+        return [f"{grp}/{name}" for grp in IMAGE_GROUPS for name in getattr(self, grp)]
+
+    def stack(self, key: str) -> np.ndarray:
+        """The ``(n, ny, nx)`` stack ``"<group>/<gradient name>"``; a ``ValueError`` naming the
+        file, the key and the stacks it holds if absent."""
+        group, _, name = key.partition("/")
+        stacks = getattr(self, group, None) if group in IMAGE_GROUPS else None
+        if not stacks or name not in stacks:
+            raise ValueError(f"data set {str(self.path)!r} has no {key!r} (it holds "
+                             f"{self.stack_keys()}); generate it with the needed outputs")
+        return stacks[name]
 
     def subset(self, selection) -> DatasetFile:
         """A new :class:`DatasetFile` with the images at ``selection`` (indices or a mask)."""
@@ -120,7 +133,7 @@ def read_dataset(path: str | os.PathLike) -> DatasetFile:
 
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"data set not found: {path}")
+        raise FileNotFoundError(f"data set {str(path)!r} does not exist")
     try:
         h5 = h5py.File(path, "r")
     except OSError as exc:

@@ -1,6 +1,7 @@
 """Straightforward reference for the signal-level simulation: one Python iteration per time
 sample, evaluating the Langevin tensor over the whole grid (the way published Python x-space
-frameworks do it). Used by tests and benchmarks to prove :mod:`xspace_signal`; slow by design.
+frameworks do it). Used by tests and benchmarks to prove
+:mod:`napari_mpi_dl.physics.xspace_signal`; slow by design.
 """
 
 from __future__ import annotations
@@ -13,13 +14,13 @@ from napari_mpi_dl.physics.particle import (
     langevin_derivative,
     langevin_over_xi,
 )
+from napari_mpi_dl.physics.sampling import samples_per_period_for
 from napari_mpi_dl.physics.settings import XSpaceSettings
 from napari_mpi_dl.physics.trajectory import cartesian_trajectory_for
 from napari_mpi_dl.physics.xspace_signal import (
     COIL_SENSITIVITY_T_PER_A,
     PARTICLES_PER_M3_PER_UNIT,
     SLICE_THICKNESS_M,
-    samples_per_period_for,
 )
 
 

@@ -1,10 +1,10 @@
-"""Adds "DC_GAN" to the two-tube protocol and the held-out MNIST evaluation.
+"""Adapter that adds "DC_GAN" to the evaluation methods (two-tube protocol, held-out MNIST).
 
-:mod:`napari_mpi_dl.analysis.protocol` imports this module on demand (it is listed in its
-``OPTIONAL_PROVIDERS``) and calls :func:`register_protocol_methods`. The method uses the shipped
-weights, or the file named by the ``NAPARI_MPI_DL_DCGAN_WEIGHTS`` environment variable (e.g. to
-evaluate a freshly trained model with ``napari-mpi-dl evaluate``). If torch or the weights are
-missing the protocol skips DC_GAN with a message.
+:func:`register_dcgan` is a method provider (:func:`napari_mpi_dl.analysis.methods.load_providers`):
+the ``evaluate`` command passes it explicitly. The method uses the shipped weights, or the file
+named by the ``NAPARI_MPI_DL_DCGAN_WEIGHTS`` environment variable (e.g. to evaluate a freshly
+trained model with ``napari-mpi-dl evaluate``). If torch or the weights are missing, loading the
+providers skips DC_GAN with a message. Importing this module imports neither torch nor the model.
 
 DC_GAN needs no PSF. It runs the way ``napari-mpi-dl deblur --pixel-mm ... --scan-mode ...``
 runs for a user (the physically aware route of :func:`napari_mpi_dl.dcgan.inference.deblur`):
@@ -33,7 +33,7 @@ METHOD_LABEL = "DC_GAN (no PSF)"
 def input_facts(context) -> tuple[tuple[float, float] | None, str | None]:
     """``(pixel_mm, scan_mode)`` of the protocol's images: what a user knows of the scan.
 
-    ``context`` is the protocol's :class:`~napari_mpi_dl.analysis.protocol.MethodContext` (or
+    ``context`` is the evaluation's :class:`~napari_mpi_dl.analysis.methods.MethodContext` (or
     anything with ``settings.grid.pixel_mm`` and ``settings.scan_mode``); None gives
     ``(None, None)``.
     """
@@ -85,7 +85,8 @@ def card_problems(fn) -> list[str]:
     return list(getattr(fn, "problems", []))
 
 
-def register_protocol_methods(register) -> None:
-    """Register DC_GAN with the protocol (raises if torch or the weights are unavailable)."""
+def register_dcgan(register) -> None:
+    """Provider: ``register(METHOD_NAME, fn, label=METHOD_LABEL)`` with the generator loaded
+    (raises if torch or the weights are unavailable)."""
     fn = make_method(os.environ.get(WEIGHTS_ENV) or None)
     register(METHOD_NAME, fn, label=METHOD_LABEL)

@@ -1,0 +1,105 @@
+"""DC_GAN weights files: the deblurring generator G alone, for inference.
+
+A weights file is one ``torch.save`` dictionary::
+
+    {"format": "napari-mpi-dl/dcgan-generator", "format_version": 2,
+     "generator": {GeneratorConfig fields}, "step": int, "state_dict": {float16 tensors},
+     "info": {training record}, "card": {ModelCard fields}}
+
+:func:`save_generator_weights` writes it atomically; :func:`read_generator_state` reads it (or a
+full training checkpoint's G) with clear errors for damaged or foreign files, including a
+contrastive model given by mistake.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from napari_mpi_dl.dcgan.config import GeneratorConfig, ModelConfig
+from napari_mpi_dl.training import checkpoint as ckpt
+from napari_mpi_dl.training.export import check_format_version, inference_state
+
+#: The ``kind`` of DC_GAN training checkpoints (:mod:`napari_mpi_dl.training.checkpoint`).
+CHECKPOINT_KIND = "dcgan"
+WEIGHTS_FORMAT = "napari-mpi-dl/dcgan-generator"
+#: 2: the payload carries a model card (``"card"``, :mod:`napari_mpi_dl.dcgan.card`); version 1
+#: files (no card) still load, with a card derived from their training record.
+WEIGHTS_VERSION = 2
+
+
+def save_generator_weights(path, generator, model_config: ModelConfig, *, step: int = 0,
+                           info: dict[str, Any] | None = None, half: bool = True,
+                           card=None) -> Path:
+    """Save G's weights (``{"format", "generator", "state_dict", "card", ...}``) atomically.
+
+    ``card``: a :class:`~napari_mpi_dl.dcgan.card.ModelCard` (or its dict); default: the card
+    the training record ``info`` implies (:func:`~napari_mpi_dl.dcgan.card.card_from_info`).
+    """
+    from napari_mpi_dl.dcgan.card import ModelCard, card_from_info
+    from napari_mpi_dl.io.atomic import atomic_path
+
+    payload = {"format": WEIGHTS_FORMAT, "format_version": WEIGHTS_VERSION,
+               "generator": dict(model_config.to_dict()["generator"]), "step": int(step),
+               "state_dict": inference_state(generator, half=half), "info": dict(info or {})}
+    if card is None:
+        card = card_from_info(info)
+    card = card if isinstance(card, ModelCard) else ModelCard.from_dict(card)
+    payload["card"] = card.to_dict()
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+    return Path(path)
+
+
+def read_generator_state(path: str | os.PathLike) -> tuple[GeneratorConfig, dict, dict]:
+    """Read (config, state_dict, info) of G from a weights file or a full training checkpoint.
+
+    Raises
+    ------
+    napari_mpi_dl.training.checkpoint.CheckpointError
+        If the file is missing, corrupted, or not DC_GAN weights.
+    """
+    from napari_mpi_dl.contrastive.weights import WEIGHTS_FORMAT as CONTRASTIVE_FORMAT
+    from napari_mpi_dl.contrastive.weights import ZLIB_MAGIC
+
+    contrastive = ckpt.CheckpointError(
+        f"{str(path)!r} is a contrastive model (MPI signal recovery/reconstruction), not DC_GAN "
+        "weights; use it with 'napari-mpi-dl contrastive', and give 'deblur --weights' a file "
+        "from 'napari-mpi-dl train deblur'")
+    with contextlib.suppress(OSError), open(path, "rb") as fh:
+        if fh.read(len(ZLIB_MAGIC)) == ZLIB_MAGIC:
+            raise contrastive
+    payload = ckpt.read_torch_file(path, what="DC_GAN weights")
+    if isinstance(payload, dict) and payload.get("format") == CONTRASTIVE_FORMAT:
+        raise contrastive
+    if not isinstance(payload, dict):
+        raise ckpt.CheckpointError(f"{str(path)!r} is not a DC_GAN weights file")
+    try:
+        if payload.get("format") == WEIGHTS_FORMAT:
+            check_format_version(payload, newest=WEIGHTS_VERSION, source=str(path),
+                                 what="DC_GAN weights")
+            info = dict(payload.get("info", {}), step=payload.get("step"))
+            if payload.get("card") is not None:
+                from napari_mpi_dl.dcgan.card import ModelCard
+
+                info["card"] = ModelCard.from_dict(payload["card"]).to_dict()
+            return GeneratorConfig(**payload["generator"]), payload["state_dict"], info
+        if payload.get("format") == ckpt.CHECKPOINT_FORMAT:
+            if payload.get("kind") != CHECKPOINT_KIND:
+                raise ckpt.CheckpointError(
+                    f"{str(path)!r} is a {payload.get('kind')!r} checkpoint, not DC_GAN")
+            cfg = ModelConfig.from_dict(payload["config"]["model"]).generator
+            return cfg, payload["models"]["G"], {"step": payload.get("step"),
+                                                 "checkpoint": True}
+    except (KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, ckpt.CheckpointError):
+            raise
+        raise ckpt.CheckpointError(f"{str(path)!r} is an incomplete DC_GAN weights file: "
+                                   f"{type(exc).__name__}: {exc}") from exc
+    raise ckpt.CheckpointError(
+        f"{str(path)!r} is not a DC_GAN weights file or checkpoint (unknown format "
+        f"{payload.get('format')!r})")
