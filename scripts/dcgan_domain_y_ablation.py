@@ -170,7 +170,9 @@ def evaluate(run: Path, out_dir: Path, arms=ARMS, extra: dict | None = None) -> 
         w = run / arm / "dcgan_weights.pt"
         if w.is_file():
             results[arm] = score(str(w), sets)
-            info = json.loads((run / arm / "dcgan_weights.json").read_text())
+            rec = run / arm / "dcgan_weights.pt.json"
+            rec = rec if rec.is_file() else run / arm / "dcgan_weights.json"
+            info = json.loads(rec.read_text())
             results[arm]["_train"] = {k: info.get(k) for k in ("steps", "wall_time_s",
                                                                "command", "hardware")}
         else:
