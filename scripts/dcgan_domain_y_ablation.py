@@ -175,6 +175,8 @@ def evaluate(run: Path, out_dir: Path, arms=ARMS, extra: dict | None = None) -> 
             info = json.loads(rec.read_text())
             results[arm]["_train"] = {k: info.get(k) for k in ("steps", "wall_time_s",
                                                                "command", "hardware")}
+            results[arm]["_train"]["command"] = str(info.get("command")).replace(str(run),
+                                                                                 "RUN")
         else:
             print(f"{arm}: no weights at {w}", file=sys.stderr)
     summary = {}
