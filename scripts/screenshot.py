@@ -49,8 +49,9 @@ def _sample(viewer, index: int = 1):
 def _mdf(folder: Path) -> tuple[Path, Path]:
     """A 1 mm SM of the training scanner (9 x 19 voxels) and a measurement that names it."""
     from napari_mpi_dl.io.mdf_write import write_measurement, write_system_matrix
+    from napari_mpi_dl.io.sm_search import SYSTEM_MATRIX_FIELD
     from napari_mpi_dl.physics.grid import ImageGrid
-    from napari_mpi_dl.physics.sm_measurement import SYSTEM_MATRIX_FIELD, simulate_measurement
+    from napari_mpi_dl.physics.sm_measurement import simulate_measurement
     from napari_mpi_dl.physics.system_matrix import simulate_system_matrix, sm_preset
 
     sim = sm_preset("training", grid=ImageGrid((17, 19), (17.0, 19.0)), subpoints=(2, 2, 1))

@@ -297,12 +297,21 @@ class ProfileWidget(QWidget):
         old = self._lines_layer
         if old is not None:
             old.events.data.disconnect(self._on_lines_data)
-            if self._on_drag in old.mouse_drag_callbacks:
-                old.mouse_drag_callbacks.remove(self._on_drag)
+            if self.follow_drag in old.mouse_drag_callbacks:
+                old.mouse_drag_callbacks.remove(self.follow_drag)
         self._lines_layer = layer
         layer.events.data.connect(self._on_lines_data)
-        layer.mouse_drag_callbacks.append(self._on_drag)
+        layer.mouse_drag_callbacks.append(self.follow_drag)
         self.schedule_update()
+
+    @property
+    def refresh_pending(self) -> bool:
+        """Whether a refresh of the table and plot is scheduled but has not run yet."""
+        return self._refresh_timer.isActive()
+
+    def plotted(self) -> list:
+        """Keys (line, layer) of the profiles drawn in the plot."""
+        return list(self._artists)
 
     def _on_lines_data(self, event=None) -> None:
         action = str(getattr(event, "action", ""))
@@ -310,8 +319,9 @@ class ProfileWidget(QWidget):
             self._name_new_lines()
         self.schedule_update()
 
-    def _on_drag(self, layer, event):
-        """Refresh while a line is drawn or dragged (napari edits vertices without data events)."""
+    def follow_drag(self, layer, event):
+        """napari mouse-drag callback of the lines layer: refresh while a line is drawn or
+        dragged (napari edits vertices without data events)."""
         yield
         while event.type == "mouse_move":
             self.schedule_update()
