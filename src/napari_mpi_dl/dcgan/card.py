@@ -440,19 +440,3 @@ def card_of_info(info: dict | None) -> ModelCard:
     if isinstance(card, dict):
         return ModelCard.from_dict(card)
     return card_from_info(info)
-
-
-def read_card(weights_path=None) -> tuple[str, ModelCard]:
-    """``(source, card)`` of a weights file or checkpoint (default: the shipped weights),
-    without building the generator. Raises ``CheckpointError`` for unreadable files."""
-    from napari_mpi_dl.dcgan.inference import (
-        _shipped_metadata,
-        read_generator_state,
-        shipped_weights_path,
-    )
-
-    path = weights_path if weights_path is not None else shipped_weights_path()
-    _, _, info = read_generator_state(path)
-    if weights_path is None:
-        info = {**info, **_shipped_metadata()}
-    return str(path), card_of_info(info)
