@@ -39,6 +39,17 @@ def _settle(app, n: int = 30) -> None:
         time.sleep(0.01)
 
 
+def _plots_drawn(app, dock, limit_s: float = 60.0) -> None:
+    """Wait until the dock's plots (drawn in worker threads) have arrived."""
+    from napari_mpi_dl.widgets._agg_canvas import AggCanvas
+
+    t0 = time.perf_counter()
+    for canvas in dock.findChildren(AggCanvas):
+        while canvas.busy and time.perf_counter() - t0 < limit_s:
+            app.processEvents()
+            time.sleep(0.01)
+
+
 def _sample(viewer, index: int = 1):
     from napari_mpi_dl._sample_data import two_tube_series
 
@@ -49,7 +60,8 @@ def _sample(viewer, index: int = 1):
 def _mdf(folder: Path) -> tuple[Path, Path]:
     """A 1 mm SM of the training scanner (9 x 19 voxels) and a measurement that names it."""
     from napari_mpi_dl.io.mdf_write import write_measurement, write_system_matrix
-    from napari_mpi_dl.io.sm_measurement import SYSTEM_MATRIX_FIELD, simulate_measurement
+    from napari_mpi_dl.io.sm_measurement import simulate_measurement
+    from napari_mpi_dl.io.sm_search import SYSTEM_MATRIX_FIELD
     from napari_mpi_dl.io.sm_simulation import simulate_system_matrix
     from napari_mpi_dl.physics.grid import ImageGrid
     from napari_mpi_dl.physics.sm_simulation import sm_preset
@@ -235,6 +247,8 @@ def main(argv=None) -> int:
         app = QApplication.instance()
         dock = SHOTS[name](viewer, app, folder)
         viewer.scale_bar.visible = True
+        _settle(app)
+        _plots_drawn(app, dock)
         _settle(app)
         viewer.reset_view()
         _settle(app)

@@ -60,6 +60,35 @@ def one_torch_thread():
     torch.set_num_threads(old)
 
 
+# -- contrastive framework: a small simulated training SM and tiny trained weights, made once
+@pytest.fixture(scope="session")
+def sim_sm():
+    """A small simulated calibration scan: 9 x 9 voxels of 2 mm (fast, with noise)."""
+    from contrastive_helpers import small_sm
+
+    return small_sm()
+
+
+@pytest.fixture(scope="session")
+def signal_set(sim_sm):
+    """The band-passed signals of :func:`sim_sm`'s receive channels 0 and 1."""
+    from napari_mpi_dl.contrastive.data import signals_from_system_matrix
+
+    return signals_from_system_matrix(sim_sm, channels=(0, 1))
+
+
+@pytest.fixture(scope="session")
+def tiny_weights(signal_set, tmp_path_factory):
+    """Tiny recovery and reconstruction weights files (and their models) trained for an epoch."""
+    from contrastive_helpers import tiny_weights as make
+
+    out = {}
+    for task in ("recovery", "reconstruction"):
+        out[task], tr = make(signal_set, tmp_path_factory.mktemp("w"), task)
+        out[task + "_model"] = tr.model
+    return out
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_unconfigure(config):
     """End the test process once pytest has reported, with pytest's exit status.

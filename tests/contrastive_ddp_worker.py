@@ -1,4 +1,4 @@
-"""Run by tests/test_contrastive.py under ``torchrun --nproc_per_node=2`` (gloo on CPU)."""
+"""Run by tests/test_contrastive_train.py under ``torchrun --nproc_per_node=2`` (gloo on CPU)."""
 
 import sys
 from pathlib import Path

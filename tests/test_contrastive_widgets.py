@@ -140,25 +140,34 @@ def test_training_dock_runs_plots_saves_and_stops(make_napari_viewer, qtbot, fil
     assert dock.status.text() == "stopped"
 
 
-def test_training_docks_open_without_the_canvas_and_draw_it_after_the_warm_up(
-        make_napari_viewer, qtbot):
-    """matplotlib is imported in the warm-up worker: the docks open without their loss canvas,
-    which appears when the warm-up ends; the contrastive axis names the chosen losses."""
+def test_training_docks_draw_their_loss_curves_off_the_gui_thread(make_napari_viewer, qtbot):
+    """matplotlib renders in the canvas's worker thread (the GUI thread never imports it for
+    the docks); the picture arrives in the dock; the contrastive axis names the chosen losses."""
+    import threading
+
     from napari_mpi_dl.widgets.contrastive import ContrastiveTrainDock
     from napari_mpi_dl.widgets.train_dock import TrainDock
 
     viewer = make_napari_viewer()
     for cls in (TrainDock, ContrastiveTrainDock):
         dock = cls(viewer)
-        assert dock.canvas is None and dock.plot_box.layout().count() == 0
-        dock.plot_losses()  # before the warm-up: nothing to draw on, no error
-        qtbot.waitUntil(lambda d=dock: d.canvas is not None, timeout=TIMEOUT_MS)
-        assert dock.plot_box.layout().itemAt(0).widget() is dock.canvas
+        canvas = dock.loss_canvas
+        assert canvas.pixmap() is None or canvas.pixmap().isNull()
+        dock.plot_losses()
+        qtbot.waitUntil(lambda c=canvas: c.renders >= 1 or c.last_error is not None,
+                        timeout=TIMEOUT_MS)
+        assert canvas.last_error is None
+        assert canvas.render_thread not in (None, threading.main_thread().name)
+        assert not canvas.pixmap().isNull() and canvas.pixmap().width() > 100
     dock.pretrain.setChecked(True)
     dock.loss.setCurrentText("relative")
+    dock.steps.extend([(1, 0.5), (2, 0.25)])
     dock.plot_losses()
-    assert dock.ax.get_ylabel() == "loss (NT-Xent, then relative MSE)"
+    qtbot.waitUntil(lambda: dock.loss_canvas.renders >= 2, timeout=TIMEOUT_MS)
+    assert dock.loss_canvas.ax.get_ylabel() == "loss (NT-Xent, then relative MSE)"
+    assert list(dock.loss_canvas.ax.lines[0].get_xdata()) == [1, 2]
     dock.pretrain.setChecked(False)
     dock.loss.setCurrentText("mse")
     dock.plot_losses()
-    assert dock.ax.get_ylabel() == "loss (MSE)"
+    qtbot.waitUntil(lambda: dock.loss_canvas.renders >= 3, timeout=TIMEOUT_MS)
+    assert dock.loss_canvas.ax.get_ylabel() == "loss (MSE)"

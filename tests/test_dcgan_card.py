@@ -13,10 +13,10 @@ from napari_mpi_dl.dcgan.card import (
     ModelCardMismatch,
     card_from_info,
     input_physics,
-    read_card,
     shipped_card,
 )
 from napari_mpi_dl.dcgan.resample import deblur_on_model_grid, resample
+from napari_mpi_dl.dcgan.weights import read_card
 
 torch = pytest.importorskip("torch")
 

@@ -63,3 +63,68 @@ def test_shipped_weights_are_small_documented_and_load_offline():
     native = simulate_native(two_tube_phantom(gap_mm=2.2))
     out = deblur(native, model)
     assert out.shape == (101, 101) and np.all(np.isfinite(out))
+
+
+def _carded_weights(tmp_path, scan_modes=("x",)):
+    """Tiny random generator whose card says: x-scan, 0.198 mm pixels (the shipped grid)."""
+    from napari_mpi_dl.dcgan.card import ModelCard
+
+    cfg = tiny_model_config()
+    torch.manual_seed(0)
+    px = 20.0 / 101
+    card = ModelCard(pixel_mm=(px, px), pixel_mm_range=(px / 3, px * 3), scan_modes=scan_modes)
+    return save_generator_weights(tmp_path / "w.pt", ResnetGenerator(cfg.generator), cfg,
+                                  card=card)
+
+
+def test_protocol_dc_gan_takes_the_card_route_like_deblur(tmp_path, monkeypatch):
+    """evaluate --scenario measures what a user gets: a y-scan image is transposed into the
+    x-scan model's axis, a 0.25 mm image is resampled to the model's 0.198 mm and back."""
+    from napari_mpi_dl.analysis import methods, protocol
+    from napari_mpi_dl.analysis.scenarios import get_scenario
+    from napari_mpi_dl.dcgan.card import CardWarning
+    from napari_mpi_dl.dcgan.evaluation_adapter import (
+        METHOD_NAME,
+        WEIGHTS_ENV,
+        card_problems,
+        register_dcgan,
+    )
+    from napari_mpi_dl.dcgan.inference import deblur
+
+    monkeypatch.setenv(WEIGHTS_ENV, str(_carded_weights(tmp_path)))
+    with methods.REGISTRY.restored():
+        assert methods.load_providers([register_dcgan]) == []
+        fn = methods.get(METHOD_NAME).fn
+        _card_route_checks(protocol, fn, METHOD_NAME, get_scenario, deblur, CardWarning,
+                           card_problems)
+
+
+def _card_route_checks(protocol, fn, METHOD_NAME, get_scenario, deblur, CardWarning,
+                       card_problems):
+    import warnings
+
+    model = fn.model
+    for name in ("y-scan", "fov-32mm"):
+        cfg = protocol.ProtocolConfig(gaps_mm=(2.2,), methods=("native", METHOD_NAME),
+                                      scenario=get_scenario(name))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", CardWarning)  # covered: no warning
+            result = protocol.run_protocol(cfg)
+        native = result.images[(2.2, "native")]
+        got = result.images[(2.2, METHOD_NAME)]
+        plain = deblur(native, model)  # the image's own pixels, as before
+        assert not np.allclose(got, plain, atol=1e-4), name
+        if name == "y-scan":  # same pixel size: exactly the transposed route
+            np.testing.assert_allclose(got, deblur(native.T, model).T, rtol=1e-4)
+        else:
+            grid = get_scenario(name).grid
+            np.testing.assert_allclose(
+                got, deblur(native, model, pixel_mm=grid.pixel_mm, scan_mode="x"), rtol=1e-4)
+    assert card_problems(fn) == []
+    # an isotropic scan is outside an x-scan card: deblurred as --force would, warned, recorded
+    cfg = protocol.ProtocolConfig(gaps_mm=(2.2,), methods=(METHOD_NAME,),
+                                  scenario=get_scenario("isotropic"))
+    with pytest.warns(CardWarning, match="isotropic"):
+        result = protocol.run_protocol(cfg)
+    assert np.all(np.isfinite(result.images[(2.2, METHOD_NAME)]))
+    assert len(card_problems(fn)) == 1 and "scan mode differs" in card_problems(fn)[0]

@@ -71,7 +71,7 @@ def test_plain_npz_pair_trains_from_the_cli_and_the_result_deblurs(tmp_path):
 
 def test_tif_folder_and_npy_train_with_crops_and_write_the_card(tmp_path, capsys):
     from napari_mpi_dl.cli.main import main
-    from napari_mpi_dl.dcgan.card import read_card
+    from napari_mpi_dl.dcgan.weights import read_card
     from napari_mpi_dl.io.images import read_image, write_image
 
     (tmp_path / "x").mkdir()
@@ -98,8 +98,8 @@ def test_training_dock_trains_from_the_users_layers_and_the_result_deblurs(
         make_napari_viewer, qtbot, tmp_path):
     from dcgan_helpers import tiny_model_config
 
-    from napari_mpi_dl.dcgan.card import read_card
     from napari_mpi_dl.dcgan.inference import deblur, load_deblurrer
+    from napari_mpi_dl.dcgan.weights import read_card
     from napari_mpi_dl.widgets.train_dock import LAYERS_SOURCE, TrainDock
 
     viewer = make_napari_viewer()

@@ -27,7 +27,7 @@ def viewer_with_tubes(make_napari_viewer):
 
 
 def _flush(qtbot, widget):
-    qtbot.waitUntil(lambda: not widget._refresh_timer.isActive(), timeout=2000)
+    qtbot.waitUntil(lambda: not widget.refresh_pending, timeout=2000)
 
 
 def test_table_updates_when_a_line_is_added_and_moved(viewer_with_tubes, qtbot, tmp_path):
@@ -94,8 +94,8 @@ def test_live_update_while_dragging_and_layer_changes(viewer_with_tubes, qtbot):
     start, end = two_tube_geometry(gap_mm=3.0).profile_line_mm
     lines.add_lines(np.array([lines.world_to_data(start), lines.world_to_data(end)]))
     _flush(qtbot, widget)
-    assert widget._on_drag in lines.mouse_drag_callbacks  # live refresh during drags
-    n_artists = len(widget._artists)
+    assert widget.follow_drag in lines.mouse_drag_callbacks  # live refresh during drags
+    n_artists = len(widget.plotted())
     assert n_artists == 2
     before = {r["layer"]: r["dip"] for r in widget.table_records()}
 
@@ -104,7 +104,7 @@ def test_live_update_while_dragging_and_layer_changes(viewer_with_tubes, qtbot):
 
     # napari moves vertices during a drag without data events; the drag callback refreshes
     event = FakeEvent()
-    drag = widget._on_drag(lines, event)
+    drag = widget.follow_drag(lines, event)
     next(drag)
     lines._data_view.shift(0, np.array([4.0 / DEFAULT_GRID.pixel_mm[0], 0.0]))
     event.type = "mouse_move"
@@ -121,7 +121,12 @@ def test_live_update_while_dragging_and_layer_changes(viewer_with_tubes, qtbot):
     widget.set_checked(["phantom"])
     _flush(qtbot, widget)
     assert [r["layer"] for r in widget.table_records()] == ["phantom"]
-    assert len(widget._artists) == 1
+    assert len(widget.plotted()) == 1
+    # the plot is drawn off the GUI thread and arrives as a picture with the remaining curve
+    qtbot.waitUntil(lambda: widget.plot_canvas.renders >= 1 and not widget.plot_canvas.busy,
+                    timeout=20_000)
+    assert widget.plot_canvas.last_error is None
+    assert [line.get_label() for line in widget.plot_canvas.ax.lines] == ["line 1: phantom"]
 
 
 def test_bad_layers_and_lines_give_notes_not_crashes(make_napari_viewer, qtbot):

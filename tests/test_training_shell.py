@@ -150,16 +150,3 @@ def test_steps_for_epochs_is_the_one_conversion_of_dock_and_command_line():
     with pytest.raises(ValueError, match="--epochs must be > 0"):
         steps_for_epochs(0, 4, 1, name="--epochs")
 
-
-def test_version_1_contrastive_weights_have_checkpoint_every_converted_to_steps():
-    """The shipped recovery weights were written when checkpoint_every counted epochs (10)."""
-    from napari_mpi_dl.contrastive.inference import shipped_weights_path
-    from napari_mpi_dl.contrastive.weights import epochs_to_steps, read_task_payload
-
-    payload = read_task_payload(shipped_weights_path("recovery", "cl"))
-    assert payload["format_version"] == 1
-    main = [h["step"] for h in payload["info"]["history"] if h["phase"] == "main"]
-    per_epoch = main[1] - main[0]
-    assert payload["config"]["train"]["checkpoint_every"] == 10 * per_epoch
-    assert epochs_to_steps(0, payload["info"]["history"]) == 0
-    assert epochs_to_steps(10, []) == 0  # no record: cannot be converted, end only

@@ -21,12 +21,15 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from napari_mpi_dl.analysis.metrics import NORMALISATION, SSIM_WINDOW
-from napari_mpi_dl.analysis.protocol import ProtocolResult
 from napari_mpi_dl.io.atomic import write_text_atomic
+
+if TYPE_CHECKING:  # the protocol imports the physics; writing a CSV must not
+    from napari_mpi_dl.analysis.protocol import ProtocolResult
 
 #: Columns of the two-tube protocol CSV (:class:`~.protocol.ProtocolRow`).
 CSV_FIELDS = ("gap_mm", "method", "label", "psnr_db", "ssim", "nrmse", "dip", "resolved",

@@ -117,7 +117,8 @@ def card_for(args: argparse.Namespace, domains, info: dict[str, Any]):
     """The card written into the trained weights."""
     from dataclasses import replace
 
-    from napari_mpi_dl.dcgan.card import ModelCard, card_from_info, read_card
+    from napari_mpi_dl.dcgan.card import ModelCard, card_from_info
+    from napari_mpi_dl.dcgan.weights import read_card
 
     card = card_from_info(info)
     data = domains.info

@@ -24,6 +24,7 @@ from napari_mpi_dl.cli._physics_options import (
     particle_from_args,
     scanner_from_args,
 )
+from napari_mpi_dl.phantoms.spec import PhantomSpec
 
 
 def register(subparsers) -> None:
@@ -50,7 +51,8 @@ def register(subparsers) -> None:
     t = p.add_argument_group("two-tube")
     t.add_argument("--gaps-mm", type=float, nargs="+", default=None,
                    help="gaps between the tube edges in mm (default: 1.0 1.4 ... 3.4)")
-    t.add_argument("--diameter-mm", type=float, default=1.2, help="tube diameter, mm")
+    t.add_argument("--diameter-mm", type=float, default=PhantomSpec().diameter_mm,
+                   help="tube diameter, mm")
     t.add_argument("--orientation", choices=("horizontal", "vertical"), default="horizontal")
     f = p.add_argument_group("files")
     f.add_argument("--clip-negative", action="store_true", help="set negative values to 0")

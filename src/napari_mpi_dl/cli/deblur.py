@@ -43,7 +43,7 @@ def add_card_options(p) -> None:
 
 
 def print_card(weights: str | None) -> int:
-    from napari_mpi_dl.dcgan.card import read_card
+    from napari_mpi_dl.dcgan.weights import read_card
     from napari_mpi_dl.training.checkpoint import CheckpointError
 
     try:

@@ -19,8 +19,10 @@ from napari_mpi_dl.cli._physics_options import (
     particle_from_args,
     scanner_from_args,
 )
+from napari_mpi_dl.phantoms.spec import PhantomSpec
 
 PHANTOMS = ("two-tube", "mnist")
+DEFAULTS = PhantomSpec()
 
 
 def register(subparsers) -> None:
@@ -38,12 +40,14 @@ def register(subparsers) -> None:
                    required=True, help="native image file (.tif, .tiff, .npy)")
     p.add_argument("--phantom-out", default=None, help="also write the phantom (.tif/.npy)")
     t = p.add_argument_group("two-tube phantom")
-    t.add_argument("--gap-mm", type=float, default=1.4, help="gap between the tube edges, mm")
-    t.add_argument("--diameter-mm", type=float, default=1.2, help="tube diameter, mm")
+    t.add_argument("--gap-mm", type=float, default=DEFAULTS.gap_mm,
+                   help="gap between the tube edges, mm")
+    t.add_argument("--diameter-mm", type=float, default=DEFAULTS.diameter_mm,
+                   help="tube diameter, mm")
     t.add_argument("--orientation", choices=("horizontal", "vertical"), default="horizontal",
                    help="tubes side by side along x (horizontal) or along y (vertical)")
     m = p.add_argument_group("MNIST phantom")
-    m.add_argument("--index", type=int, default=1500,
+    m.add_argument("--index", type=int, default=DEFAULTS.mnist_index,
                    help="digit index 0-1599 (1500-1599 are the held-out test digits)")
     m.add_argument("--digit-size-mm", type=float, default=None,
                    help="side of the 28x28 MNIST frame in mm (default: the FOV)")
@@ -58,10 +62,8 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def phantom_spec(args: argparse.Namespace):
+def phantom_spec(args: argparse.Namespace) -> PhantomSpec:
     """The :class:`~napari_mpi_dl.phantoms.spec.PhantomSpec` of the parsed arguments."""
-    from napari_mpi_dl.phantoms.spec import PhantomSpec
-
     if (args.phantom is None) == (args.phantom_file is None):
         raise ValueError("give exactly one phantom: 'two-tube', 'mnist' or --phantom-file FILE")
     return PhantomSpec(

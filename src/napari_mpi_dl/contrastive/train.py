@@ -556,12 +556,3 @@ class ContrastiveTrainer(Trainer):
                 "pretrained_from": self.pretrained_from, **(info or {})}
         return save_task_weights(path, model, self.config, self.data.info, info=meta,
                                  half=half)
-
-
-def copy_config(config: RunConfig, **train_changes) -> RunConfig:
-    """``config`` with some training fields replaced."""
-    from dataclasses import replace
-
-    return RunConfig(data=config.data, augment=config.augment, model=config.model,
-                     train=replace(config.train, **train_changes)) if train_changes else \
-        copy.copy(config)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from napari_mpi_dl.phantoms.spec import PhantomSpec
+from napari_mpi_dl.phantoms.two_tube import DEFAULT_TUBE_DIAMETER_MM
 from napari_mpi_dl.physics.grid import ImageGrid
 from napari_mpi_dl.physics.presets import DEFAULT_GRID
 
@@ -71,7 +72,7 @@ def mnist_phantom_set(
 
 
 def two_tube_phantom_set(
-    *, gaps_mm: Sequence[float] | None = None, diameter_mm: float = 1.2,
+    *, gaps_mm: Sequence[float] | None = None, diameter_mm: float = DEFAULT_TUBE_DIAMETER_MM,
     orientation: str = "horizontal", grid: ImageGrid = DEFAULT_GRID,
 ) -> PhantomSet:
     """Two-tube phantoms, one per gap (default: the protocol gaps 1.0-3.4 mm)."""

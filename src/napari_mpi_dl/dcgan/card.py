@@ -340,12 +340,21 @@ def input_physics(metadata: dict | None) -> dict[str, Any]:
 def card_from_info(info: dict | None) -> ModelCard:
     """The card a weights file without one (format version 1) implies from its training record.
 
-    Only what the record states is filled in: the data's pixel size and field of view, its
-    physics settings when recorded, the noise level, a data description and the command.
-    Everything else is unknown.
+    Data that carry their own card (``info["data"]["card"]``, e.g.
+    :func:`napari_mpi_dl.dcgan.realistic_data.generate_realistic_domains`) give that card, with
+    the command as provenance when it names none. Otherwise only what the record states is
+    filled in: the data's pixel size and field of view, its physics settings when recorded, the
+    noise level, a data description and the command. Everything else is unknown.
     """
     info = dict(info or {})
     data = info.get("data") if isinstance(info.get("data"), dict) else {}
+    if isinstance(data.get("card"), dict):  # data that state their own card (realistic data)
+        from dataclasses import replace
+
+        card = ModelCard.from_dict(data["card"])
+        if info.get("command") and not card.provenance:
+            card = replace(card, provenance=f"command: {info['command']}")
+        return card
     kw: dict[str, Any] = {}
     if data.get("pixel_mm"):
         kw["pixel_mm"] = _pair(data["pixel_mm"], "pixel_mm")
@@ -431,19 +440,3 @@ def card_of_info(info: dict | None) -> ModelCard:
     if isinstance(card, dict):
         return ModelCard.from_dict(card)
     return card_from_info(info)
-
-
-def read_card(weights_path=None) -> tuple[str, ModelCard]:
-    """``(source, card)`` of a weights file or checkpoint (default: the shipped weights),
-    without building the generator. Raises ``CheckpointError`` for unreadable files."""
-    from napari_mpi_dl.dcgan.inference import (
-        _shipped_metadata,
-        read_generator_state,
-        shipped_weights_path,
-    )
-
-    path = weights_path if weights_path is not None else shipped_weights_path()
-    _, _, info = read_generator_state(path)
-    if weights_path is None:
-        info = {**info, **_shipped_metadata()}
-    return str(path), card_of_info(info)

@@ -6,29 +6,83 @@ named by the ``NAPARI_MPI_DL_DCGAN_WEIGHTS`` environment variable (e.g. to evalu
 trained model with ``napari-mpi-dl evaluate``). If torch or the weights are missing, loading the
 providers skips DC_GAN with a message. Importing this module imports neither torch nor the model.
 
-DC_GAN needs no PSF: ``context`` is ignored, the native image alone is deblurred.
+DC_GAN needs no PSF. It runs the way ``napari-mpi-dl deblur --pixel-mm ... --scan-mode ...``
+runs for a user (the physically aware route of :func:`napari_mpi_dl.dcgan.inference.deblur`):
+the image's pixel size (mm) and scan mode come from the protocol's acquisition settings (what a
+user knows of their scanner), the image is checked against the weights' model card, transposed
+when its scan axis is the other one, resampled to the card's pixel size and back. The tracer's
+true physics (relaxation, size distribution, gradient error) is *not* handed to the card check:
+a user does not know it, and the evaluation measures what the model does with such images.
+
+An input the card does not cover is deblurred anyway, as ``deblur --force`` would, so that the
+table has a DC_GAN row in every scenario; the card's problems are recorded on the method
+(:func:`card_problems`) and warned once per distinct message (``CardWarning``), so a table of an
+uncovered scenario never reads as a covered one.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 
 WEIGHTS_ENV = "NAPARI_MPI_DL_DCGAN_WEIGHTS"
 METHOD_NAME = "DC_GAN"
 METHOD_LABEL = "DC_GAN (no PSF)"
 
 
-def make_method(weights_path: str | None = None, *, device: str = "auto"):
-    """Load the generator once and return ``fn(native, context) -> image``."""
+def input_facts(context) -> tuple[tuple[float, float] | None, str | None]:
+    """``(pixel_mm, scan_mode)`` of the protocol's images: what a user knows of the scan.
+
+    ``context`` is the evaluation's :class:`~napari_mpi_dl.analysis.methods.MethodContext` (or
+    anything with ``settings.grid.pixel_mm`` and ``settings.scan_mode``); None gives
+    ``(None, None)``.
+    """
+    settings = getattr(context, "settings", None)
+    if settings is None:
+        return None, None
+    pixel = tuple(float(p) for p in settings.grid.pixel_mm)
+    return (pixel[0], pixel[1]), str(settings.scan_mode)
+
+
+def make_method(weights_path: str | None = None, *, device: str = "auto",
+                num_threads: int | None = None):
+    """Load the generator once and return ``fn(native, context) -> image``.
+
+    The function runs the card-checked route (see the module docstring) whenever ``context``
+    states the grid and scan mode; without a context it runs on the image's own pixels.
+    ``fn.problems`` collects the card's problems (distinct messages, in order of appearance).
+    """
+    from napari_mpi_dl.dcgan.card import CardWarning, model_card
     from napari_mpi_dl.dcgan.inference import deblur, load_deblurrer
 
     model = load_deblurrer(weights_path, device=device)
+    card = model_card(model)
+    problems: list[str] = []
 
     def run(native, context=None):
-        return deblur(native, model)
+        pixel_mm, scan_mode = input_facts(context)
+        if pixel_mm is None:
+            return deblur(native, model, num_threads=num_threads)
+        coverage = card.check_input(pixel_mm=pixel_mm, scan_mode=scan_mode)
+        for problem in coverage.problems:
+            if problem not in problems:
+                problems.append(problem)
+                warnings.warn(f"DC_GAN evaluated outside its model card (forced): {problem}",
+                              CardWarning, stacklevel=2)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", CardWarning)  # recorded above, once per message
+            return deblur(native, model, num_threads=num_threads, pixel_mm=pixel_mm,
+                          scan_mode=scan_mode, force=True, physical=True)
 
     run.model = model  # type: ignore[attr-defined]
+    run.card = card  # type: ignore[attr-defined]
+    run.problems = problems  # type: ignore[attr-defined]
     return run
+
+
+def card_problems(fn) -> list[str]:
+    """The model-card problems a method made by :func:`make_method` met so far."""
+    return list(getattr(fn, "problems", []))
 
 
 def register_dcgan(register) -> None:

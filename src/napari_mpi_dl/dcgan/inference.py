@@ -21,18 +21,14 @@ import torch
 from napari_mpi_dl.dcgan.config import GeneratorConfig
 from napari_mpi_dl.dcgan.data import denormalise, normalise
 from napari_mpi_dl.dcgan.networks import MIN_SIZE, ResnetGenerator
-from napari_mpi_dl.dcgan.weights import read_generator_state
+from napari_mpi_dl.dcgan.weights import (  # noqa: F401 - the shipped file's names stay here
+    SHIPPED_WEIGHTS,
+    read_generator_state,
+    shipped_metadata,
+    shipped_weights_path,
+)
 from napari_mpi_dl.training import checkpoint as ckpt
 from napari_mpi_dl.training.device import choose_device, torch_threads
-
-SHIPPED_WEIGHTS = "dcgan_weights.pt"
-
-
-def shipped_weights_path() -> Path:
-    """Path of the shipped generator weights (FileNotFoundError if not shipped)."""
-    from napari_mpi_dl._resources import resource_path
-
-    return resource_path(SHIPPED_WEIGHTS)
 
 
 @dataclass
@@ -82,17 +78,8 @@ def load_deblurrer(
     for p in gen.parameters():
         p.requires_grad_(False)
     if weights_path is None:
-        info = {**info, **_shipped_metadata()}
+        info = {**info, **shipped_metadata()}
     return Deblurrer(generator=gen, device=dev, source=str(path), info=info)
-
-
-def _shipped_metadata() -> dict[str, Any]:
-    from napari_mpi_dl.training.provenance import read_provenance
-
-    try:
-        return read_provenance(shipped_weights_path())
-    except FileNotFoundError:
-        return {}
 
 
 #: Peak working memory of G on the CPU per pixel and per generator base width ``ngf`` (bytes):

@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from napari_mpi_dl.dcgan.card import ModelCard, card_from_info, card_of_info
 from napari_mpi_dl.dcgan.config import GeneratorConfig, ModelConfig
 from napari_mpi_dl.training import checkpoint as ckpt
 from napari_mpi_dl.training.export import check_format_version, inference_state
@@ -40,7 +41,6 @@ def save_generator_weights(path, generator, model_config: ModelConfig, *, step: 
     ``card``: a :class:`~napari_mpi_dl.dcgan.card.ModelCard` (or its dict); default: the card
     the training record ``info`` implies (:func:`~napari_mpi_dl.dcgan.card.card_from_info`).
     """
-    from napari_mpi_dl.dcgan.card import ModelCard, card_from_info
     from napari_mpi_dl.io.atomic import atomic_path
 
     payload = {"format": WEIGHTS_FORMAT, "format_version": WEIGHTS_VERSION,
@@ -84,8 +84,6 @@ def read_generator_state(path: str | os.PathLike) -> tuple[GeneratorConfig, dict
                                  what="DC_GAN weights")
             info = dict(payload.get("info", {}), step=payload.get("step"))
             if payload.get("card") is not None:
-                from napari_mpi_dl.dcgan.card import ModelCard
-
                 info["card"] = ModelCard.from_dict(payload["card"]).to_dict()
             return GeneratorConfig(**payload["generator"]), payload["state_dict"], info
         if payload.get("format") == ckpt.CHECKPOINT_FORMAT:
@@ -103,3 +101,34 @@ def read_generator_state(path: str | os.PathLike) -> tuple[GeneratorConfig, dict
     raise ckpt.CheckpointError(
         f"{str(path)!r} is not a DC_GAN weights file or checkpoint (unknown format "
         f"{payload.get('format')!r})")
+
+
+#: File name of the shipped generator in the package's resources.
+SHIPPED_WEIGHTS = "dcgan_weights.pt"
+
+
+def shipped_weights_path() -> Path:
+    """Path of the shipped generator weights (FileNotFoundError if not shipped)."""
+    from napari_mpi_dl._resources import resource_path
+
+    return resource_path(SHIPPED_WEIGHTS)
+
+
+def shipped_metadata() -> dict[str, Any]:
+    """The shipped weights' provenance record (command, data, hardware), {} if absent."""
+    from napari_mpi_dl.training.provenance import read_provenance
+
+    try:
+        return read_provenance(shipped_weights_path())
+    except FileNotFoundError:
+        return {}
+
+
+def read_card(weights_path=None) -> tuple[str, ModelCard]:
+    """``(source, card)`` of a weights file or checkpoint (default: the shipped weights),
+    without building the generator. Raises ``CheckpointError`` for unreadable files."""
+    path = weights_path if weights_path is not None else shipped_weights_path()
+    _, _, info = read_generator_state(path)
+    if weights_path is None:
+        info = {**info, **shipped_metadata()}
+    return str(path), card_of_info(info)

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from napari_mpi_dl.phantoms.two_tube import DEFAULT_TUBE_DIAMETER_MM
+
 #: Phantom sources: the two-tube resolution phantom, an MNIST digit, an image file (.tif/.npy),
 #: an image array (e.g. a napari layer's data).
 SOURCES = ("two-tube", "mnist", "file", "image")
@@ -59,9 +61,9 @@ class PhantomSpec:
 
     source: str = "two-tube"
     gap_mm: float = 1.4
-    diameter_mm: float = 1.2
+    diameter_mm: float = DEFAULT_TUBE_DIAMETER_MM
     orientation: str = "horizontal"
-    mnist_index: int = 1500
+    mnist_index: int = 1500  # the first held-out test digit
     digit_size_mm: float | None = None
     file: str | None = None
     image: np.ndarray | None = field(default=None, compare=False, repr=False)

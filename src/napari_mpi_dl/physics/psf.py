@@ -16,7 +16,6 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from scipy.signal import fftconvolve
 
 from napari_mpi_dl.physics.grid import ImageGrid
 from napari_mpi_dl.physics.particle import Particle, gradient_a_per_m2
@@ -111,6 +110,8 @@ def convolve_same(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
         raise ValueError(f"kernel must have odd sizes, got {kernel.shape}")
     img = np.asarray(image, dtype=np.float64)
     k = kernel if img.ndim == 2 else kernel.reshape((1,) * (img.ndim - 2) + kernel.shape)
+    from scipy.signal import fftconvolve  # scipy.signal takes ~0.5 s to import: only when used
+
     full = fftconvolve(img, k, mode="full", axes=(-2, -1))
     hy, hx = kernel.shape[0] // 2, kernel.shape[1] // 2
     ny, nx = img.shape[-2:]

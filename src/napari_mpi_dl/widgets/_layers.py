@@ -35,3 +35,20 @@ def same_place_kwargs(layer) -> dict:
     """``scale``, ``translate``, ``units`` and ``axis_labels`` of the whole layer."""
     return {"scale": tuple(layer.scale), "translate": tuple(layer.translate),
             "units": layer_units(layer), "axis_labels": tuple(layer.axis_labels)}
+
+
+def image_layers(viewer) -> list:
+    """The viewer's image layers, in layer order."""
+    from napari.layers import Image
+
+    return [layer for layer in viewer.layers if isinstance(layer, Image)]
+
+
+def image_layer_choice(viewer, *, label: str = "native image"):
+    """A ComboBox of the viewer's image layers that follows layers being added and removed."""
+    from magicgui.widgets import ComboBox
+
+    combo = ComboBox(label=label, choices=lambda _widget=None: image_layers(viewer))
+    viewer.layers.events.inserted.connect(combo.reset_choices)
+    viewer.layers.events.removed.connect(combo.reset_choices)
+    return combo

@@ -47,7 +47,7 @@ def layer_input_facts(layer, scan_choice: str = SCAN_FROM_METADATA) -> dict:
 def read_card_job(weights: str | None):
     """Worker job: ``(summary line, full text)`` of the weights' card (errors as text)."""
     from napari_mpi_dl._torch_libraries import import_torch
-    from napari_mpi_dl.dcgan.card import read_card
+    from napari_mpi_dl.dcgan.weights import read_card
 
     import_torch()  # before read_card imports it: no viewer stall while torch loads
     try:

@@ -25,9 +25,6 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-#: Imported with a training dock's warm-up (worker thread) for its loss canvas.
-PLOT_MODULES = ("matplotlib.figure", "matplotlib.backends.backend_qtagg")
-
 
 def device_combo() -> QComboBox:
     """``auto`` and ``cpu``; :func:`add_devices` adds each visible CUDA device once torch is
@@ -119,10 +116,6 @@ class WorkerWidget(QWidget):
         box = getattr(self, "device", None)
         if box is not None:
             add_devices(box, devices)
-        self._on_warm()
-
-    def _on_warm(self) -> None:
-        """The warm-up imports are done (main thread)."""
 
     @property
     def worker(self):
@@ -197,15 +190,12 @@ class TrainingDock(WorkerWidget):
         self.save_button.setEnabled(False)
         self.save_button.clicked.connect(self._save_dialog)
 
-        # The loss canvas needs matplotlib (~1 s of imports): it is imported with the dock's
-        # warm-up in a worker and the canvas is put in this box when that ends (plots before
-        # then are skipped; the curves are drawn then), so the dock opens at once.
-        self.figure = self.canvas = self.ax = None
-        self.plot_box = QWidget()
-        self.plot_box.setMinimumHeight(160)
-        QVBoxLayout(self.plot_box).setContentsMargins(0, 0, 0, 0)
-        # Per report, the preview layer, the loss canvas and napari's activity bar each cost the
-        # main thread tens of ms: they are drawn one per event-loop turn, the newest value only.
+        # matplotlib draws in a worker thread; the GUI thread only shows the picture
+        from napari_mpi_dl.widgets._agg_canvas import AggCanvas
+
+        self.loss_canvas = AggCanvas(self._setup_axes, figure_kwargs=self.FIGURE_KWARGS)
+        # Per report, the preview layer and napari's activity bar each cost the main thread tens
+        # of ms: they are updated one per event-loop turn, the newest value only.
         self._pending_visuals: dict = {}
         self._visual_timer = QTimer(self)
         self._visual_timer.setSingleShot(True)
@@ -236,30 +226,15 @@ class TrainingDock(WorkerWidget):
     def _assemble(self, form) -> None:
         layout = QVBoxLayout(self)
         layout.addLayout(form)
-        for widget in (self.start_button, self.progress, self.status, self.plot_box,
+        for widget in (self.start_button, self.progress, self.status, self.loss_canvas,
                        self.save_button):
             layout.addWidget(widget)
 
     # -- loss canvas ---------------------------------------------------------------------------
-    def _on_warm(self) -> None:
-        self.ensure_canvas()
-        self.plot_losses()  # what a run already reported
-
-    def ensure_canvas(self) -> None:
-        """Create the loss canvas (figure, axes, :meth:`_setup_axes`) if it is not there yet."""
-        if self.canvas is not None:
-            return
-        from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
-        from matplotlib.figure import Figure
-
-        self.figure = Figure(figsize=(3.5, 2.2), **self.FIGURE_KWARGS)
-        self.canvas = FigureCanvasQTAgg(self.figure)
-        self.ax = self.figure.add_subplot(111)
-        self._setup_axes()
-        self.plot_box.layout().addWidget(self.canvas)
-
-    def _setup_axes(self) -> None:
-        """Labels and persistent lines of the loss axes (``self.ax``)."""
+    def _setup_axes(self, figure, ax):
+        """Labels and persistent lines of the loss axes (worker thread, once); returns the
+        state :meth:`plot_losses` draws on."""
+        return None
 
     # -- run control ---------------------------------------------------------------------------
     @property

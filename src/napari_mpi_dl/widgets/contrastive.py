@@ -38,7 +38,6 @@ from qtpy.QtWidgets import (
 from napari_mpi_dl.napari_io.units import mm_units
 from napari_mpi_dl.widgets._jobs import Step
 from napari_mpi_dl.widgets._training_dock import (
-    PLOT_MODULES,
     TrainingDock,
     WorkerWidget,
     browse_row,
@@ -432,8 +431,7 @@ class ContrastiveTrainDock(TrainingDock):
     FIGURE_KWARGS = {"dpi": 72}  # fixed layout (tight_layout on every redraw stalled the viewer)
     SAVE_NAME = "contrastive_weights.pt"
 
-    WARM_UP = ("torch", "napari_mpi_dl.contrastive.train", "napari_mpi_dl.contrastive.data",
-               *PLOT_MODULES)
+    WARM_UP = ("torch", "napari_mpi_dl.contrastive.train", "napari_mpi_dl.contrastive.data")
 
     def __init__(self, napari_viewer) -> None:
         super().__init__(napari_viewer)
@@ -522,33 +520,36 @@ class ContrastiveTrainDock(TrainingDock):
                                                                self.loss.currentText())
         return f"loss (NT-Xent, then {loss})" if self.pretrain.isChecked() else f"loss ({loss})"
 
-    def _setup_axes(self) -> None:
-        """Persistent lines and a fixed layout: a redraw only replaces the lines' data."""
-        self.figure.subplots_adjust(left=0.2, right=0.97, top=0.95, bottom=0.2)
-        self.ax.set_xlabel("step", fontsize=8)
-        self.ax.set_ylabel(self.loss_label(), fontsize=8)
-        self.ax.tick_params(labelsize=7)
-        self.ax.set_yscale("log")
-        self._lines = {
-            "step": self.ax.plot([], [], lw=0.8, alpha=0.6, label="train (step)")[0],
-            "val": self.ax.plot([], [], "o-", ms=2, label="validation")[0],
-            "train": self.ax.plot([], [], "s-", ms=2, label="train (epoch)")[0],
+    def _setup_axes(self, figure, ax):
+        """Persistent lines and a fixed layout (canvas worker thread): a redraw only replaces
+        the lines' data."""
+        figure.subplots_adjust(left=0.2, right=0.97, top=0.95, bottom=0.2)
+        ax.set_xlabel("step", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.set_yscale("log")
+        lines = {
+            "step": ax.plot([], [], lw=0.8, alpha=0.6, label="train (step)")[0],
+            "val": ax.plot([], [], "o-", ms=2, label="validation")[0],
+            "train": ax.plot([], [], "s-", ms=2, label="train (epoch)")[0],
         }
-        self.ax.legend(fontsize=6, loc="upper right")
+        ax.legend(fontsize=6, loc="upper right")
+        return lines
 
     def plot_losses(self) -> None:
         """Redraw the per-step training loss and the per-epoch training / validation losses."""
-        if self.canvas is None:
-            return  # drawn once the warm-up has imported matplotlib (see ensure_canvas)
-        self.ax.set_ylabel(self.loss_label(), fontsize=8)
         steps = self.steps[:: max(1, len(self.steps) // 500)]
-        self._lines["step"].set_data([s for s, _ in steps], [v for _, v in steps])
+        data = {"step": ([s for s, _ in steps], [v for _, v in steps])}
         for key in ("val", "train"):
-            self._lines[key].set_data([c["step"] for c in self.curves],
-                                      [c[key] for c in self.curves])
-        if self.steps or self.curves:
-            self.ax.relim()
-            self.ax.autoscale_view()
-        self.canvas.draw_idle()
+            data[key] = ([c["step"] for c in self.curves], [c[key] for c in self.curves])
+        label = self.loss_label()
+        any_data = bool(self.steps or self.curves)
 
-    plot_curves = plot_losses
+        def draw(ax, lines) -> None:
+            ax.set_ylabel(label, fontsize=8)
+            for key, (x, y) in data.items():
+                lines[key].set_data(x, y)
+            if any_data:
+                ax.relim()
+                ax.autoscale_view()
+
+        self.loss_canvas.draw(draw)

@@ -16,7 +16,7 @@ from magicgui.widgets import ComboBox, Container, Label, LineEdit, PushButton
 
 from napari_mpi_dl.dcgan.card import CardWarning
 from napari_mpi_dl.widgets._jobs import Job, JobDock, Step, warm_up
-from napari_mpi_dl.widgets._layers import same_place_kwargs
+from napari_mpi_dl.widgets._layers import image_layer_choice, same_place_kwargs
 from napari_mpi_dl.widgets._model_card import (
     SCAN_CHOICES,
     SCAN_FROM_METADATA,
@@ -88,7 +88,7 @@ class DeblurWidget(JobDock, Container):
 
     def __init__(self, napari_viewer) -> None:
         self._viewer = napari_viewer
-        self.image = ComboBox(label="native image", choices=self._image_layers)
+        self.image = image_layer_choice(napari_viewer)
         # a plain text field: empty means the shipped weights (a file field would show the
         # working directory when empty)
         self.weights = LineEdit(label="weights", value="",
@@ -108,8 +108,6 @@ class DeblurWidget(JobDock, Container):
                                   self.status])
         self.browse_button.changed.connect(self._pick_weights)
         self.init_jobs(TITLE, status=self.status, run_button=self.run_button)
-        napari_viewer.layers.events.inserted.connect(self.image.reset_choices)
-        napari_viewer.layers.events.removed.connect(self.image.reset_choices)
         self._warm = warm_up(("torch", "napari_mpi_dl.dcgan.inference"), self._on_devices)
         self.card_worker = None
         # the card is read when the field is left or a file is picked (not at every keystroke)
@@ -150,11 +148,6 @@ class DeblurWidget(JobDock, Container):
 
     def _on_devices(self, devices) -> None:
         self.device.choices = ["auto", *devices]
-
-    def _image_layers(self, _widget=None):
-        from napari.layers import Image
-
-        return [layer for layer in self._viewer.layers if isinstance(layer, Image)]
 
     @property
     def weights_path(self) -> str | None:

@@ -21,7 +21,12 @@ from napari_mpi_dl.recon.deconvolution import (
 )
 from napari_mpi_dl.recon.psf_models import PSF_KINDS, PSFModel
 from napari_mpi_dl.widgets._jobs import Job, JobDock, Step
-from napari_mpi_dl.widgets._layers import current_plane, plane_kwargs, same_place_kwargs
+from napari_mpi_dl.widgets._layers import (
+    current_plane,
+    image_layer_choice,
+    plane_kwargs,
+    same_place_kwargs,
+)
 
 RL_REPORT_EVERY = 10
 
@@ -74,7 +79,7 @@ class DeconvolutionWidget(JobDock, Container):
         from napari_mpi_dl.physics.presets import DEFAULT_PARTICLE, LOW_GRADIENT_T_PER_M
 
         self._viewer = napari_viewer
-        self.image = ComboBox(label="native image", choices=self._image_layers)
+        self.image = image_layer_choice(napari_viewer)
         self.method = ComboBox(label="method", choices=list(METHODS), value="wiener")
         self.gradient_t_per_m = FloatSpinBox(label="gradient (T/m)", value=LOW_GRADIENT_T_PER_M,
                                              min=0.01, max=100.0, step=0.05)
@@ -107,14 +112,7 @@ class DeconvolutionWidget(JobDock, Container):
             self.balance.value = DEFAULT_WIENER_BALANCE
         self.image.changed.connect(self.fill_from_metadata)
         self.init_jobs("Deconvolution", status=self.status, run_button=self.run_button)
-        napari_viewer.layers.events.inserted.connect(self.image.reset_choices)
-        napari_viewer.layers.events.removed.connect(self.image.reset_choices)
         self.fill_from_metadata()
-
-    def _image_layers(self, _widget=None):
-        from napari.layers import Image
-
-        return [layer for layer in self._viewer.layers if isinstance(layer, Image)]
 
     def fill_from_metadata(self, _value=None) -> None:
         """Fill gradient, particle diameter and scan mode from the chosen layer's settings."""

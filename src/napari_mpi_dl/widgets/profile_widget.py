@@ -114,7 +114,7 @@ class ProfileWidget(QWidget):
         self.entries: list[ProfileEntry] = []
         self._lines_layer = None
         self._watched_images: set = set()
-        self._artists: dict = {}
+        self._plotted: list = []
         self._refresh_timer = QTimer(self)
         self._refresh_timer.setSingleShot(True)
         self._refresh_timer.setInterval(0)
@@ -129,8 +129,7 @@ class ProfileWidget(QWidget):
 
     # ---------------------------------------------------------------- UI
     def _build_ui(self) -> None:
-        from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
-        from matplotlib.figure import Figure
+        from napari_mpi_dl.widgets._agg_canvas import AggCanvas
 
         outer = QVBoxLayout(self)
         form = QFormLayout()
@@ -162,13 +161,12 @@ class ProfileWidget(QWidget):
         self.all_planes.toggled.connect(lambda _v: self.schedule_update())
         form.addRow(self.all_planes)
         outer.addLayout(form)
-        self.figure = Figure(figsize=(4, 2.6), tight_layout=True)
-        self.canvas = FigureCanvasQTAgg(self.figure)
-        self.axes = self.figure.add_subplot(111)
-        self.axes.set_xlabel("distance (mm)")
-        self.axes.set_ylabel("normalised")
-        self.axes.set_ylim(-0.05, 1.05)
-        outer.addWidget(self.canvas, 1)
+        # matplotlib imports and draws in the canvas's worker thread (the dock opens at once and
+        # dragging a line does not wait for the plot)
+        self.plot_canvas = AggCanvas(_setup_profile_axes, figsize=(4, 2.6),
+                                     figure_kwargs={"tight_layout": True})
+        self.plot_canvas.setMinimumHeight(180)
+        outer.addWidget(self.plot_canvas, 1)
         # a narrow dock: the columns share its width (no horizontal scrolling); peak positions
         # are in each row's tooltip and in the CSV export
         self.table = QTableWidget(0, len(SHOWN_COLUMNS))
@@ -297,12 +295,21 @@ class ProfileWidget(QWidget):
         old = self._lines_layer
         if old is not None:
             old.events.data.disconnect(self._on_lines_data)
-            if self._on_drag in old.mouse_drag_callbacks:
-                old.mouse_drag_callbacks.remove(self._on_drag)
+            if self.follow_drag in old.mouse_drag_callbacks:
+                old.mouse_drag_callbacks.remove(self.follow_drag)
         self._lines_layer = layer
         layer.events.data.connect(self._on_lines_data)
-        layer.mouse_drag_callbacks.append(self._on_drag)
+        layer.mouse_drag_callbacks.append(self.follow_drag)
         self.schedule_update()
+
+    @property
+    def refresh_pending(self) -> bool:
+        """Whether a refresh of the table and plot is scheduled but has not run yet."""
+        return self._refresh_timer.isActive()
+
+    def plotted(self) -> list:
+        """Keys (line, layer) of the profiles in the plot (its latest update)."""
+        return list(self._plotted)
 
     def _on_lines_data(self, event=None) -> None:
         action = str(getattr(event, "action", ""))
@@ -310,8 +317,9 @@ class ProfileWidget(QWidget):
             self._name_new_lines()
         self.schedule_update()
 
-    def _on_drag(self, layer, event):
-        """Refresh while a line is drawn or dragged (napari edits vertices without data events)."""
+    def follow_drag(self, layer, event):
+        """napari mouse-drag callback of the lines layer: refresh while a line is drawn or
+        dragged (napari edits vertices without data events)."""
         yield
         while event.type == "mouse_move":
             self.schedule_update()
@@ -429,34 +437,17 @@ class ProfileWidget(QWidget):
         layer_names = list(dict.fromkeys(e.layer for e in self.entries))  # planes too
         line_names = sorted({e.line for e in self.entries}, key=self.line_names().index
                             if self._lines_layer is not None else None)
-        seen = set()
+        curves = {}
         for entry in self.entries:
             if entry.profile is None:
                 continue
-            key = (entry.line, entry.layer)
-            seen.add(key)
             colour = f"C{layer_names.index(entry.layer) % 10}"
             style = LINE_STYLES[line_names.index(entry.line) % len(LINE_STYLES)]
-            x, y = entry.profile.distance_mm, entry.profile.normalised()
-            artist = self._artists.get(key)
-            if artist is None:
-                (artist,) = self.axes.plot(x, y, color=colour, linestyle=style,
-                                           label=f"{entry.line}: {entry.layer}")
-                self._artists[key] = artist
-            else:
-                artist.set_data(x, y)
-                artist.set_color(colour)
-                artist.set_linestyle(style)
-        for key in list(self._artists):
-            if key not in seen:
-                self._artists.pop(key).remove()
-        if self._artists:
-            xmax = max(a.get_xdata()[-1] for a in self._artists.values())
-            self.axes.set_xlim(0, xmax if xmax > 0 else 1)
-            self.axes.legend(fontsize=6, loc="best", framealpha=0.6)
-        elif self.axes.get_legend() is not None:
-            self.axes.get_legend().remove()
-        self.canvas.draw_idle()
+            curves[(entry.line, entry.layer)] = (
+                np.asarray(entry.profile.distance_mm), np.asarray(entry.profile.normalised()),
+                colour, style, f"{entry.line}: {entry.layer}")
+        self._plotted = list(curves)
+        self.plot_canvas.draw(lambda ax, artists: _draw_profiles(ax, artists, curves))
 
     def _update_table(self) -> None:
         self.table.setRowCount(len(self.entries))
@@ -495,3 +486,33 @@ class ProfileWidget(QWidget):
                                               "CSV (*.csv)")
         if path:
             self.export_csv(path)
+
+
+def _setup_profile_axes(figure, ax) -> dict:
+    """Axes of the profile plot (canvas worker thread); returns the artists by (line, layer)."""
+    ax.set_xlabel("distance (mm)")
+    ax.set_ylabel("normalised")
+    ax.set_ylim(-0.05, 1.05)
+    return {}
+
+
+def _draw_profiles(ax, artists: dict, curves: dict) -> None:
+    """Update the artists in place to ``curves`` {(line, layer): (x, y, colour, style, label)}
+    (canvas worker thread)."""
+    for key, (x, y, colour, style, label) in curves.items():
+        artist = artists.get(key)
+        if artist is None:
+            (artists[key],) = ax.plot(x, y, color=colour, linestyle=style, label=label)
+        else:
+            artist.set_data(x, y)
+            artist.set_color(colour)
+            artist.set_linestyle(style)
+    for key in list(artists):
+        if key not in curves:
+            artists.pop(key).remove()
+    if artists:
+        xmax = max(a.get_xdata()[-1] for a in artists.values())
+        ax.set_xlim(0, xmax if xmax > 0 else 1)
+        ax.legend(fontsize=6, loc="best", framealpha=0.6)
+    elif ax.get_legend() is not None:
+        ax.get_legend().remove()

@@ -21,10 +21,12 @@ from magicgui.widgets import (
 )
 
 from napari_mpi_dl.napari_io.units import with_mm_units
+from napari_mpi_dl.phantoms.spec import PhantomSpec
 from napari_mpi_dl.physics.presets import GRADIENT_PRESETS_T_PER_M
 from napari_mpi_dl.widgets._jobs import Job, JobDock, Step, warm_up
 
 PHANTOM_SOURCES = ("two-tube", "MNIST digit", "image layer")
+PHANTOM_DEFAULTS = PhantomSpec()
 
 
 @dataclass(frozen=True)
@@ -32,10 +34,10 @@ class SimulationRequest:
     """Everything one run needs (plain values: safe to hand to a worker thread)."""
 
     source: str = "two-tube"
-    gap_mm: float = 1.4
-    tube_diameter_mm: float = 1.2
-    orientation: str = "horizontal"
-    mnist_index: int = 1500
+    gap_mm: float = PHANTOM_DEFAULTS.gap_mm
+    tube_diameter_mm: float = PHANTOM_DEFAULTS.diameter_mm
+    orientation: str = PHANTOM_DEFAULTS.orientation
+    mnist_index: int = PHANTOM_DEFAULTS.mnist_index
     image: np.ndarray | None = None
     image_name: str = ""
     image_pixel_mm: tuple[float, float] | None = None
@@ -138,11 +140,9 @@ def _interruptible(simulate, stop_event, message: str):
     return box["result"]
 
 
-def phantom_spec(request: SimulationRequest):
+def phantom_spec(request: SimulationRequest) -> PhantomSpec:
     """The :class:`~napari_mpi_dl.phantoms.spec.PhantomSpec` of a request (dock labels mapped
     to the library's phantom sources)."""
-    from napari_mpi_dl.phantoms.spec import PhantomSpec
-
     sources = dict(zip(PHANTOM_SOURCES, ("two-tube", "mnist", "image"), strict=True))
     if request.source not in sources:
         raise ValueError(f"phantom source must be one of {PHANTOM_SOURCES}, "
@@ -227,11 +227,14 @@ class SimulatorWidget(JobDock, Container):
         self._phantom_layer = None
 
         self.source = ComboBox(label="phantom", choices=PHANTOM_SOURCES, value="two-tube")
-        self.gap_mm = FloatSpinBox(label="gap (mm)", value=1.4, min=0.0, max=10.0, step=0.1)
-        self.tube_diameter_mm = FloatSpinBox(label="tube diameter (mm)", value=1.2, min=0.1,
+        self.gap_mm = FloatSpinBox(label="gap (mm)", value=PHANTOM_DEFAULTS.gap_mm, min=0.0,
+                                   max=10.0, step=0.1)
+        self.tube_diameter_mm = FloatSpinBox(label="tube diameter (mm)",
+                                             value=PHANTOM_DEFAULTS.diameter_mm, min=0.1,
                                              max=5.0, step=0.1)
         self.tube_orientation = ComboBox(label="orientation", choices=("horizontal", "vertical"))
-        self.mnist_index = SpinBox(label="MNIST index", value=1500, min=0, max=1599,
+        self.mnist_index = SpinBox(label="MNIST index", value=PHANTOM_DEFAULTS.mnist_index,
+                                   min=0, max=1599,
                                    tooltip="1500-1599 are the held-out test digits")
         self.image_layer = ComboBox(label="image layer", choices=self._image_layer_choices,
                                     nullable=True)

@@ -14,12 +14,7 @@ import numpy as np
 from qtpy.QtWidgets import QComboBox, QDoubleSpinBox, QFormLayout, QLineEdit, QSpinBox
 
 from napari_mpi_dl.physics.presets import DEFAULT_GRID
-from napari_mpi_dl.widgets._training_dock import (
-    PLOT_MODULES,
-    TrainingDock,
-    browse_row,
-    relay_reports,
-)
+from napari_mpi_dl.widgets._training_dock import TrainingDock, browse_row, relay_reports
 
 PREVIEW_LAYER = "DC_GAN preview"
 LAYERS_SOURCE = "image layers"
@@ -88,7 +83,7 @@ class TrainDock(TrainingDock):
     FIGURE_KWARGS = {"dpi": 72}
     SAVE_CAPTION = "Save DC_GAN weights"
     SAVE_NAME = "dcgan_weights.pt"
-    WARM_UP = ("torch", "napari_mpi_dl.dcgan.data", "napari_mpi_dl.dcgan.train", *PLOT_MODULES)
+    WARM_UP = ("torch", "napari_mpi_dl.dcgan.data", "napari_mpi_dl.dcgan.train")
 
     def __init__(self, napari_viewer) -> None:
         super().__init__(napari_viewer)
@@ -128,15 +123,16 @@ class TrainDock(TrainingDock):
         self._assemble(form)
         self._start_warm_up(then=_warm_up_torch)
 
-    def _setup_axes(self) -> None:
+    def _setup_axes(self, figure, ax):
         # A small, fixed layout (no tight_layout on every draw) and persistent Line2D objects
-        # whose data are replaced: a redraw then costs a few tens of ms of the main thread.
-        self.figure.subplots_adjust(left=0.16, right=0.97, top=0.95, bottom=0.2)
-        self.ax.set_xlabel("step", fontsize=8)
-        self.ax.set_ylabel("loss", fontsize=8)
-        self.ax.tick_params(labelsize=7)
-        self._lines = {name: self.ax.plot([], [], label=name, lw=1)[0] for name in PLOTTED}
-        self.ax.legend(fontsize=6, loc="upper right")
+        # whose data are replaced (in the canvas's worker thread).
+        figure.subplots_adjust(left=0.16, right=0.97, top=0.95, bottom=0.2)
+        ax.set_xlabel("step", fontsize=8)
+        ax.set_ylabel("loss", fontsize=8)
+        ax.tick_params(labelsize=7)
+        lines = {name: ax.plot([], [], label=name, lw=1)[0] for name in PLOTTED}
+        ax.legend(fontsize=6, loc="upper right")
+        return lines
 
     def request(self) -> dict:
         """The run's settings as plain values (safe to hand to the worker thread)."""
@@ -209,17 +205,20 @@ class TrainDock(TrainingDock):
 
     def plot_losses(self) -> None:
         """Redraw the loss curves (at most ``MAX_PLOTTED_POINTS`` points per curve)."""
-        if self.canvas is None:
-            return  # drawn once the warm-up has imported matplotlib (see ensure_canvas)
         steps = np.array([s for s, _ in self.history], dtype=float)
         stride = max(1, len(steps) // MAX_PLOTTED_POINTS)
-        for name, line in self._lines.items():
-            vals = np.array([h.get(name, np.nan) for _, h in self.history], dtype=float)
-            line.set_data(steps[::stride], vals[::stride])
-        if len(steps):
-            self.ax.relim()
-            self.ax.autoscale_view()
-        self.canvas.draw_idle()
+        curves = {name: np.array([h.get(name, np.nan) for _, h in self.history],
+                                 dtype=float)[::stride] for name in PLOTTED}
+        steps = steps[::stride]
+
+        def draw(ax, lines) -> None:
+            for name, line in lines.items():
+                line.set_data(steps, curves[name])
+            if len(steps):
+                ax.relim()
+                ax.autoscale_view()
+
+        self.loss_canvas.draw(draw)
 
     def _on_finished(self) -> None:
         super()._on_finished()
