@@ -10,12 +10,12 @@ from contrastive_helpers import small_sm  # noqa: E402
 
 
 def test_cli_recover_writes_a_denser_mdf(tiny_weights, tmp_path):
-    from napari_mpi_dl.physics.system_matrix import simulate_system_matrix, sm_preset
-
     from napari_mpi_dl.cli.main import main
     from napari_mpi_dl.io.mdf_read import read_system_matrix
     from napari_mpi_dl.io.mdf_write import write_system_matrix
+    from napari_mpi_dl.io.sm_simulation import simulate_system_matrix
     from napari_mpi_dl.physics.grid import ImageGrid
+    from napari_mpi_dl.physics.sm_simulation import sm_preset
 
     write_system_matrix(tmp_path / "sparse.mdf", small_sm((3, 9), (12.0, 18.0), seed=2))
     rc = main(["contrastive", "recover", "--sm", str(tmp_path / "sparse.mdf"), "--out",

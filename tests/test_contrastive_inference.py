@@ -56,10 +56,9 @@ def test_direct_reconstruction_output_shape(tiny_weights, signal_set):
 
 
 def test_reconstruct_measurement_from_an_mdf_measurement(tiny_weights, sim_sm):
-    from napari_mpi_dl.physics.sm_measurement import simulate_measurement
-    from napari_mpi_dl.physics.system_matrix import simulation_from_header
-
     from napari_mpi_dl.contrastive.inference import load_model, reconstruct_measurement
+    from napari_mpi_dl.io.sm_measurement import simulate_measurement
+    from napari_mpi_dl.io.sm_simulation import simulation_from_header
 
     sim = simulation_from_header(sim_sm.header)
     phantom = np.zeros((9, 9))
