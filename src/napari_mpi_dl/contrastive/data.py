@@ -20,6 +20,7 @@ numpy only (no torch).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 import numpy as np
 
@@ -446,10 +447,8 @@ class EpochMixtures:
         return np.random.default_rng([int(self.config.seed), 101, int(epoch)])
 
     def train_set(self, phase: str, epoch: int):
-        """The trainer's :class:`~napari_mpi_dl.contrastive.train.EpochSource` interface: the
+        """The trainer's :class:`EpochSource` interface: the
         fixed pretraining split while pretraining, :meth:`epoch_data` of the main task."""
-        from napari_mpi_dl.contrastive.train import TrainSet  # the trainer's type (torch loaded)
-
         if phase == "pretrain":
             return TrainSet(self.base.pretrain, None, self.base.pretrain_train)
         d = self.epoch_data(epoch)
@@ -523,3 +522,43 @@ def build_task_data(signal_set: SignalSet, task: str, config: DataConfig | None 
                     pretrain=np.ascontiguousarray(pretrain), pretrain_train=p_train,
                     pretrain_val=p_val, factor=factor, info=info, columns=cols,
                     n_pairs=n_pairs)
+
+
+# -- what the trainer asks for each epoch (see contrastive.train.ContrastiveTrainer) ------
+
+@dataclass(frozen=True)
+class TrainSet:
+    """The training samples of one epoch of one phase.
+
+    ``inputs`` (N, C, V) normalised signals, ``targets`` the main task's targets (None while
+    pretraining) and ``indices`` the rows of ``inputs`` (and ``targets``) to train on.
+    """
+
+    inputs: np.ndarray
+    targets: np.ndarray | None
+    indices: np.ndarray
+
+
+class EpochSource(Protocol):
+    """Where the trainer gets each epoch's training samples (the validation split stays
+    ``data``'s).
+
+    ``train_set(phase, epoch)`` (phase ``"pretrain"`` or ``"main"``, epoch counted from 0 in
+    that phase) must be deterministic in its arguments (a resumed run asks again for the epoch
+    it stopped in) and give the same number of samples every epoch of a phase.
+    """
+
+    def train_set(self, phase: str, epoch: int) -> TrainSet: ...
+
+
+class FixedTrainSet:
+    """The default :class:`EpochSource`: the training split of ``data`` in every epoch."""
+
+    def __init__(self, data: TaskData) -> None:
+        self.data = data
+
+    def train_set(self, phase: str, epoch: int) -> TrainSet:
+        d = self.data
+        if phase == "pretrain":
+            return TrainSet(d.pretrain, None, d.pretrain_train)
+        return TrainSet(d.inputs, d.targets, d.train)

@@ -36,9 +36,8 @@ import math
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import torch
@@ -46,7 +45,13 @@ import torch.nn.functional as F
 
 from napari_mpi_dl.contrastive.augment import two_views
 from napari_mpi_dl.contrastive.config import RunConfig
-from napari_mpi_dl.contrastive.data import EpochMixtures, TaskData
+from napari_mpi_dl.contrastive.data import (  # noqa: F401 - TrainSet, EpochSource: public here too
+    EpochMixtures,
+    EpochSource,
+    FixedTrainSet,
+    TaskData,
+    TrainSet,
+)
 from napari_mpi_dl.contrastive.losses import nt_xent
 from napari_mpi_dl.contrastive.models import ContrastiveModel, TaskModel
 from napari_mpi_dl.contrastive.weights import (
@@ -65,44 +70,6 @@ _FREE_TRAIN_KEYS = {"epochs", "pretrain_epochs", "checkpoint_every", "report_eve
 
 def checkpoint_name(task: str, setting: str) -> str:
     return f"contrastive_{task}_{setting}_last.pt"
-
-
-@dataclass(frozen=True)
-class TrainSet:
-    """The training samples of one epoch of one phase.
-
-    ``inputs`` (N, C, V) normalised signals, ``targets`` the main task's targets (None while
-    pretraining) and ``indices`` the rows of ``inputs`` (and ``targets``) to train on.
-    """
-
-    inputs: np.ndarray
-    targets: np.ndarray | None
-    indices: np.ndarray
-
-
-class EpochSource(Protocol):
-    """Where the trainer gets each epoch's training samples (the validation split stays
-    ``data``'s).
-
-    ``train_set(phase, epoch)`` (phase ``"pretrain"`` or ``"main"``, epoch counted from 0 in
-    that phase) must be deterministic in its arguments (a resumed run asks again for the epoch
-    it stopped in) and give the same number of samples every epoch of a phase.
-    """
-
-    def train_set(self, phase: str, epoch: int) -> TrainSet: ...
-
-
-class FixedTrainSet:
-    """The default :class:`EpochSource`: the training split of ``data`` in every epoch."""
-
-    def __init__(self, data: TaskData) -> None:
-        self.data = data
-
-    def train_set(self, phase: str, epoch: int) -> TrainSet:
-        d = self.data
-        if phase == "pretrain":
-            return TrainSet(d.pretrain, None, d.pretrain_train)
-        return TrainSet(d.inputs, d.targets, d.train)
 
 
 def _cpu_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
