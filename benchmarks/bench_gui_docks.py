@@ -111,15 +111,15 @@ def _open(name: str, viewer, folder: Path):
 
         return ReconstructionWidget(viewer), None
     if name == "recover_sm":
-        from napari_mpi_dl.widgets.contrastive import RecoverSMWidget
+        from napari_mpi_dl.widgets.recover_sm import RecoverSMWidget
 
         return RecoverSMWidget(viewer), None
     if name == "direct_reconstruction":
-        from napari_mpi_dl.widgets.contrastive import DirectReconstructionWidget
+        from napari_mpi_dl.widgets.direct_reconstruction import DirectReconstructionWidget
 
         return DirectReconstructionWidget(viewer), None
     if name == "train_contrastive":
-        from napari_mpi_dl.widgets.contrastive import ContrastiveTrainDock
+        from napari_mpi_dl.widgets.contrastive_training import ContrastiveTrainDock
 
         return ContrastiveTrainDock(viewer), None
     raise ValueError(f"unknown dock {name!r}; choose from {DOCKS}")

@@ -158,7 +158,7 @@ def shoot_mdf_reconstruction(viewer, app, folder):
 
 
 def shoot_recover_sm(viewer, app, folder):
-    from napari_mpi_dl.widgets.contrastive import RecoverSMWidget
+    from napari_mpi_dl.widgets.recover_sm import RecoverSMWidget
 
     sm_path, _ = _mdf(folder)
     for layer in viewer.open(str(sm_path), plugin="napari-mpi-dl")[1:]:
@@ -175,7 +175,7 @@ def shoot_recover_sm(viewer, app, folder):
 
 
 def shoot_direct_reconstruction(viewer, app, folder):
-    from napari_mpi_dl.widgets.contrastive import DirectReconstructionWidget
+    from napari_mpi_dl.widgets.direct_reconstruction import DirectReconstructionWidget
 
     _sm, meas_path = _mdf(folder)
     viewer.open(str(meas_path), plugin="napari-mpi-dl")
@@ -210,7 +210,7 @@ def shoot_train_dcgan(viewer, app, folder):
 
 
 def shoot_train_contrastive(viewer, app, folder):
-    from napari_mpi_dl.widgets.contrastive import ContrastiveTrainDock
+    from napari_mpi_dl.widgets.contrastive_training import ContrastiveTrainDock
 
     dock = ContrastiveTrainDock(viewer)
     viewer.window.add_dock_widget(dock, name="Train contrastive models", area="right")

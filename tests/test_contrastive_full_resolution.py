@@ -67,7 +67,7 @@ def test_recovery_inputs_are_expressed_per_the_training_samples_amount(files):
 
 def test_recover_dock_takes_the_full_resolution_test_sm(make_napari_viewer, qtbot, files):
     pytest.importorskip("napari")
-    from napari_mpi_dl.widgets.contrastive import RecoverSMWidget
+    from napari_mpi_dl.widgets.recover_sm import RecoverSMWidget
 
     w = RecoverSMWidget(make_napari_viewer())
     w.file.setText(str(files["folder"] / "test37.mdf"))

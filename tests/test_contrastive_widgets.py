@@ -34,7 +34,7 @@ def test_recover_sm_widget_turns_an_sm_layer_into_denser_layers(make_napari_view
     from napari_mpi_dl.io.mdf_read import read_system_matrix
     from napari_mpi_dl.io.mdf_read import read_system_matrix as rsm
     from napari_mpi_dl.napari_io.mdf_reader import system_matrix_layers
-    from napari_mpi_dl.widgets.contrastive import RecoverSMWidget
+    from napari_mpi_dl.widgets.recover_sm import RecoverSMWidget
 
     viewer = make_napari_viewer()
     for data, kwargs, _ in system_matrix_layers(read_system_matrix(files["folder"] /
@@ -61,7 +61,7 @@ def test_recover_sm_widget_turns_an_sm_layer_into_denser_layers(make_napari_view
 
 def test_recover_sm_widget_subsamples_a_denser_sm_and_reports_bad_steps(make_napari_viewer,
                                                                         qtbot, files):
-    from napari_mpi_dl.widgets.contrastive import RecoverSMWidget
+    from napari_mpi_dl.widgets.recover_sm import RecoverSMWidget
 
     w = RecoverSMWidget(make_napari_viewer())
     assert w.run() is None and "open a system matrix" in w.status.text()
@@ -82,7 +82,7 @@ def test_recover_sm_widget_subsamples_a_denser_sm_and_reports_bad_steps(make_nap
 
 
 def test_direct_reconstruction_widget_from_a_signal_layer(make_napari_viewer, qtbot, files):
-    from napari_mpi_dl.widgets.contrastive import DIRECT_LAYER, DirectReconstructionWidget
+    from napari_mpi_dl.widgets.direct_reconstruction import DIRECT_LAYER, DirectReconstructionWidget
 
     viewer = make_napari_viewer()
     viewer.add_image(files["signals"][:4], name="signals")
@@ -100,7 +100,7 @@ def test_direct_reconstruction_widget_from_a_signal_layer(make_napari_viewer, qt
 
 
 def test_training_dock_runs_plots_saves_and_stops(make_napari_viewer, qtbot, files, tmp_path):
-    from napari_mpi_dl.widgets.contrastive import ContrastiveTrainDock
+    from napari_mpi_dl.widgets.contrastive_training import ContrastiveTrainDock
 
     dock = ContrastiveTrainDock(make_napari_viewer())
     dock.task.setCurrentText("recovery")
@@ -145,7 +145,7 @@ def test_training_docks_draw_their_loss_curves_off_the_gui_thread(make_napari_vi
     the docks); the picture arrives in the dock; the contrastive axis names the chosen losses."""
     import threading
 
-    from napari_mpi_dl.widgets.contrastive import ContrastiveTrainDock
+    from napari_mpi_dl.widgets.contrastive_training import ContrastiveTrainDock
     from napari_mpi_dl.widgets.train_dock import TrainDock
 
     viewer = make_napari_viewer()

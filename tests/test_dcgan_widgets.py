@@ -155,7 +155,7 @@ def test_manifest_lists_the_dcgan_widgets():
 
 def test_training_docks_start_with_the_documented_learning_rates(make_napari_viewer):
     """The spin box must not round 2e-4 / 1e-4 away (Qt's default is 2 decimals)."""
-    from napari_mpi_dl.widgets.contrastive import ContrastiveTrainDock
+    from napari_mpi_dl.widgets.contrastive_training import ContrastiveTrainDock
     from napari_mpi_dl.widgets.train_dock import TrainDock
 
     viewer = make_napari_viewer()

@@ -167,7 +167,7 @@ def test_recover_sm_defaults_take_the_plugins_own_sm(make_napari_viewer, qtbot, 
     CL model: auto subsampling to every 2nd row gives the 4 mm pitch the model densifies."""
     from contrastive_helpers import small_sm
 
-    from napari_mpi_dl.widgets.contrastive import RecoverSMWidget
+    from napari_mpi_dl.widgets.recover_sm import RecoverSMWidget
 
     path = write_system_matrix(tmp_path / "sm_training.mdf", small_sm())
     viewer = make_napari_viewer()
@@ -192,7 +192,7 @@ def test_recover_sm_defaults_take_the_plugins_own_sm(make_napari_viewer, qtbot, 
 
 def test_direct_reconstruction_takes_the_opened_measurement(make_napari_viewer, qtbot,
                                                            mdf_files):
-    from napari_mpi_dl.widgets.contrastive import DIRECT_LAYER, DirectReconstructionWidget
+    from napari_mpi_dl.widgets.direct_reconstruction import DIRECT_LAYER, DirectReconstructionWidget
 
     _sm, meas_path = mdf_files
     viewer = make_napari_viewer()
