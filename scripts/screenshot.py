@@ -44,7 +44,8 @@ def _plots_drawn(app, dock, limit_s: float = 60.0) -> None:
     from napari_mpi_dl.widgets._agg_canvas import AggCanvas
 
     t0 = time.perf_counter()
-    for canvas in dock.findChildren(AggCanvas):
+    widget = getattr(dock, "native", dock)  # magicgui containers wrap their Qt widget
+    for canvas in widget.findChildren(AggCanvas):
         while canvas.busy and time.perf_counter() - t0 < limit_s:
             app.processEvents()
             time.sleep(0.01)

@@ -103,6 +103,8 @@ class DeblurWidget(JobDock, Container):
         self.card_warning = Label(value="")
         self.run_button = PushButton(text="Deblur")
         self.status = Label(value="")
+        for label in (self.card, self.card_warning, self.status):
+            label.native.setWordWrap(True)  # a long card line must not widen the dock
         super().__init__(widgets=[self.image, self.weights, self.browse_button, self.card,
                                   self.scan_mode, self.device, self.run_button, self.card_warning,
                                   self.status])
