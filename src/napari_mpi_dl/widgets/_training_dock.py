@@ -26,6 +26,16 @@ from qtpy.QtWidgets import (
 )
 
 
+def warm_up_optimiser() -> None:
+    """Trigger torch's lazy imports (the first Adam imports ``torch._dynamo`` and sympy: seconds
+    of module execution that hold the GIL) in the dock's warm-up worker when a training dock
+    opens, instead of in the run's worker at its first step, where they stalled the viewer."""
+    import torch
+
+    param = torch.nn.Parameter(torch.zeros(1))
+    torch.optim.Adam([param], lr=1e-3)
+
+
 def device_combo() -> QComboBox:
     """``auto`` and ``cpu``; :func:`add_devices` adds each visible CUDA device once torch is
     imported (in a worker: see :func:`napari_mpi_dl.widgets._jobs.warm_up`)."""
@@ -229,6 +239,9 @@ class TrainingDock(WorkerWidget):
         for widget in (self.start_button, self.progress, self.status, self.loss_canvas,
                        self.save_button):
             layout.addWidget(widget)
+
+    def _start_warm_up(self, then=warm_up_optimiser) -> None:
+        super()._start_warm_up(then=then)
 
     # -- loss canvas ---------------------------------------------------------------------------
     def _setup_axes(self, figure, ax):

@@ -23,16 +23,6 @@ MAX_PLOTTED_POINTS = 500
 PLOTTED = ("G", "D", "NCE1", "NCE2", "idt")
 
 
-def _warm_up_torch() -> None:
-    """Trigger torch's lazy imports (the first Adam imports ``torch._dynamo``: seconds of module
-    execution) when the dock opens, in a worker thread (see ``WARM_UP``), instead of at the first
-    training step."""
-    import torch
-
-    param = torch.nn.Parameter(torch.zeros(1))
-    torch.optim.Adam([param], lr=1e-3)
-
-
 def _training_run(request: dict):
     """Worker generator: build the data and the trainer, then relay the trainer's reports.
 
@@ -121,7 +111,7 @@ class TrainDock(TrainingDock):
         self._add_run_rows(form)
 
         self._assemble(form)
-        self._start_warm_up(then=_warm_up_torch)
+        self._start_warm_up()
 
     def _setup_axes(self, figure, ax):
         # A small, fixed layout (no tight_layout on every draw) and persistent Line2D objects
