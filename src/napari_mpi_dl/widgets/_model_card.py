@@ -47,9 +47,11 @@ def layer_input_facts(layer, scan_choice: str = SCAN_FROM_METADATA) -> dict:
 def read_card_job(weights: str | None):
     """Worker job: ``(summary line, full text)`` of the weights' card (errors as text)."""
     from napari_mpi_dl._torch_libraries import import_torch
+
+    # torch first, its libraries loaded without the GIL (dcgan.weights imports torch)
+    import_torch()
     from napari_mpi_dl.dcgan.weights import read_card
 
-    import_torch()  # before read_card imports it: no viewer stall while torch loads
     try:
         source, card = read_card(weights or None)
     except Exception as exc:  # noqa: BLE001 - shown in the dock, the run reports it properly
