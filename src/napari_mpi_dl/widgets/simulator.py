@@ -282,8 +282,10 @@ class SimulatorWidget(JobDock, Container):
         events.removed.connect(self._refresh_layers)
         self._update_visibility()
         # the physics modules are imported in a worker now, not at the first Run
+        # scipy.signal: the analytic path's convolution (imported lazily by the PSF module)
         self._warm = warm_up(("napari_mpi_dl.physics.native", "napari_mpi_dl.phantoms.two_tube",
-                              "napari_mpi_dl.phantoms.mnist", "napari_mpi_dl.phantoms.images"))
+                              "napari_mpi_dl.phantoms.mnist", "napari_mpi_dl.phantoms.images",
+                              "scipy.signal"))
 
     def _build_tracer_scanner_group(self) -> None:
         """Compact "Tracer / scanner" group: tracer preset and scanner imperfections."""
