@@ -224,7 +224,7 @@ def simulate_cases(tmp: Path) -> None:
 def model_cases(tmp: Path) -> None:
     import torch
 
-    from napari_mpi_dl.dcgan.inference import read_generator_state, shipped_weights_path
+    from napari_mpi_dl.dcgan.weights import read_generator_state, shipped_weights_path
 
     img = tmp / "native.npy"
     run(["simulate", "two-tube", "-o", img])

@@ -115,7 +115,8 @@ def test_deblur_refuses_zero_weights_contrastive_models_colour_images_and_too_bi
         tmp_path, native, capsys, monkeypatch):
     torch = pytest.importorskip("torch")
     from napari_mpi_dl._resources import resource_path
-    from napari_mpi_dl.dcgan.inference import deblur, load_deblurrer, shipped_weights_path
+    from napari_mpi_dl.dcgan.inference import deblur, load_deblurrer
+    from napari_mpi_dl.dcgan.weights import shipped_weights_path
     from napari_mpi_dl.physics import memory
 
     out = str(tmp_path / "d.npy")

@@ -12,8 +12,13 @@ torch = pytest.importorskip("torch")
 from contrastive_helpers import small_sm, tiny_config  # noqa: E402
 from dcgan_helpers import tiny_domains, tiny_model_config, tiny_train_config  # noqa: E402
 
-from napari_mpi_dl.contrastive.data import build_task_data, signals_from_system_matrix  # noqa: E402,I001
-from napari_mpi_dl.contrastive.train import ContrastiveTrainer, FixedTrainSet, TrainSet  # noqa: E402
+from napari_mpi_dl.contrastive.data import (  # noqa: E402,I001  # noqa: E402
+    FixedTrainSet,
+    TrainSet,
+    build_task_data,
+    signals_from_system_matrix,
+)
+from napari_mpi_dl.contrastive.train import ContrastiveTrainer  # noqa: E402
 from napari_mpi_dl.dcgan.train import DCGANTrainer  # noqa: E402
 from napari_mpi_dl.training.checkpoint import load_checkpoint  # noqa: E402
 from napari_mpi_dl.training.distributed import DistributedContext  # noqa: E402

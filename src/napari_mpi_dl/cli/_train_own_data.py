@@ -70,8 +70,7 @@ def prepare(args: argparse.Namespace) -> None:
     """With --finetune: read the weights once, take their architecture (ngf, n_blocks)."""
     if args.finetune is None:
         return
-    from napari_mpi_dl.dcgan.inference import shipped_weights_path
-    from napari_mpi_dl.dcgan.weights import read_generator_state
+    from napari_mpi_dl.dcgan.weights import read_generator_state, shipped_weights_path
 
     path = shipped_weights_path() if args.finetune == "shipped" else args.finetune
     cfg, state, info = read_generator_state(path)

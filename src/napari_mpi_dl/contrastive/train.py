@@ -45,7 +45,7 @@ import torch.nn.functional as F
 
 from napari_mpi_dl.contrastive.augment import two_views
 from napari_mpi_dl.contrastive.config import RunConfig
-from napari_mpi_dl.contrastive.data import (  # noqa: F401 - TrainSet, EpochSource: public here too
+from napari_mpi_dl.contrastive.data import (
     EpochMixtures,
     EpochSource,
     FixedTrainSet,

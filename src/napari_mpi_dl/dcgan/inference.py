@@ -21,8 +21,7 @@ import torch
 from napari_mpi_dl.dcgan.config import GeneratorConfig
 from napari_mpi_dl.dcgan.data import denormalise, normalise
 from napari_mpi_dl.dcgan.networks import MIN_SIZE, ResnetGenerator
-from napari_mpi_dl.dcgan.weights import (  # noqa: F401 - the shipped file's names stay here
-    SHIPPED_WEIGHTS,
+from napari_mpi_dl.dcgan.weights import (
     read_generator_state,
     shipped_metadata,
     shipped_weights_path,
