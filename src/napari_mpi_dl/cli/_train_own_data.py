@@ -9,6 +9,7 @@ files, ``--val-fraction``, ``--finetune``, ``--pixel-mm``, ``--scan-mode``), :fu
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 
@@ -75,7 +76,14 @@ def prepare(args: argparse.Namespace) -> None:
     path = shipped_weights_path() if args.finetune == "shipped" else args.finetune
     cfg, state, info = read_generator_state(path)
     args.ngf, args.n_blocks = cfg.ngf, cfg.n_blocks
-    args._finetune = (str(path), state)
+    if args.finetune == "shipped":
+        import hashlib
+
+        digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+        label = f"the shipped DC_GAN weights (resources/{Path(path).name}, sha256 {digest})"
+    else:
+        label = str(path)
+    args._finetune = (label, state)
 
 
 def apply_finetune(trainer, args: argparse.Namespace, log=print) -> None:

@@ -55,6 +55,13 @@ def register(tasks) -> None:
                            "count, no early stop)")
     data.add_argument("--no-noisy", action="store_true",
                       help="with --data: do not add /native_noisy images to domain X")
+    from napari_mpi_dl.dcgan.realistic_data import Y_KINDS
+
+    data.add_argument("--realistic", choices=Y_KINDS, default=None, metavar="Y_KIND",
+                      help="with --generate: realistic randomised physics per image (tracer "
+                           "presets, relaxation 0-3 us, gradient error, 20-40 dB noise, x and "
+                           "y scans; napari_mpi_dl.dcgan.realistic_data) with this domain Y: "
+                           + ", ".join(Y_KINDS) + " (--snr-db and --y-source do not apply)")
     data.add_argument("--save-data", metavar="FILE.npz",
                       help="with --generate: cache the generated domains for later --data runs")
 
@@ -131,12 +138,20 @@ def load_training_domains(args: argparse.Namespace, log=print):
     from napari_mpi_dl.cli import _train_own_data
     from napari_mpi_dl.dcgan import data as dcdata
 
+    if getattr(args, "realistic", None) and args.generate is None:
+        raise ValueError("--realistic generates its data: use it with --generate N, not with "
+                         "--data or --x/--y")
     own = _train_own_data.load_domains(args, log)
     if own is not None:
         return own
     if args.data:
         return dcdata.load_any(args.data, y_source=args.y_source,
                                include_noisy=not args.no_noisy, split_seed=args.seed)
+    if getattr(args, "realistic", None):
+        domains = _realistic_domains(args, log)
+        if args.save_data:
+            dcdata.save_domains(args.save_data, domains)
+        return domains
     t0 = time.perf_counter()
     log(f"simulating {args.generate} MNIST training phantoms (Y: {args.y_source}) ...")
     domains = dcdata.generate_domains(
@@ -147,6 +162,31 @@ def load_training_domains(args: argparse.Namespace, log=print):
         f"({time.perf_counter() - t0:.0f} s)")
     if args.save_data:
         dcdata.save_domains(args.save_data, domains)
+    return domains
+
+
+def _realistic_domains(args: argparse.Namespace, log):
+    """``--generate N --realistic Y_KIND``: N phantoms, ``--y-phantoms`` (default N/2) for Y."""
+    from napari_mpi_dl.dcgan.realistic_data import (
+        RealisticConfig,
+        generate_realistic_domains,
+    )
+
+    if args.y_source != "deconvolved":
+        raise ValueError("--y-source does not apply to --realistic (its value names domain Y)")
+    n = int(args.generate)
+    n_y = n // 2 if args.y_phantoms is None else int(args.y_phantoms)
+    if not 1 <= n_y < n:
+        raise ValueError(f"--y-phantoms must be between 1 and --generate - 1 ({n - 1}), "
+                         f"got {n_y}")
+    config = RealisticConfig(n_x=n - n_y, n_y=n_y, y_kind=args.realistic,
+                             rl_iterations=args.rl_iterations, seed=args.seed)
+    t0 = time.perf_counter()
+    log(f"simulating realistic domains: X {config.n_x}, Y {config.n_y} ({config.y_kind}) "
+        "MNIST training phantoms ...")
+    domains = generate_realistic_domains(config)
+    log(f"  X {domains.x.shape[0]} images, Y {domains.y.shape[0]} images "
+        f"({time.perf_counter() - t0:.0f} s)")
     return domains
 
 
