@@ -68,7 +68,7 @@ class ModelRunWidget(WorkerWidget):
 
     LAYER_LABEL = FILE_LABEL = FILE_HINT = BUTTON = ""
     WARM_UP = ("torch", "napari_mpi_dl.contrastive.inference", "napari_mpi_dl.contrastive.models",
-               "napari_mpi_dl.io.mdf_read")
+               "napari_mpi_dl.io.mdf_read", "napari_mpi_dl.napari_io.mdf_reader")
 
     def __init__(self, napari_viewer) -> None:
         super().__init__(napari_viewer)

@@ -9,8 +9,11 @@ A job is a generator function run in the worker thread. It yields
 * anything else: handed to the dock's ``on_yielded`` callback (main thread).
 
 It should yield often (at least every ~0.5 s): a napari worker can stop only at a ``yield``.
-Its return value goes to ``on_returned`` (main thread) unless Stop was pressed. Nothing here
-imports napari or torch at module import.
+Its return value goes to ``on_returned`` (main thread) unless Stop was pressed. A result of
+several layers is shown with :meth:`JobRunner.show`: one layer per event-loop turn, so the
+viewer stalls for the longest insertion, not for their sum; the job counts as running (Stop
+button, ``worker``) until its last layer is in. Nothing here imports napari or torch at module
+import.
 
 A dock builds on :class:`JobDock`: it names its status line and Run (and optional Stop) button
 with :meth:`JobDock.init_jobs` and says what to run in :meth:`JobDock.prepare_job`; Run, Stop,
@@ -60,6 +63,8 @@ class JobRunner:
         self._returned = False
         self._last_pbar = 0.0
         self.last_status = ""
+        self._showing = 0          # result steps still queued (see show)
+        self._finish_pending = False
 
     @property
     def running(self) -> bool:
@@ -72,7 +77,7 @@ class JobRunner:
 
         if self.worker is not None:
             return self.worker
-        self.stop_requested = self._returned = False
+        self.stop_requested = self._returned = self._finish_pending = False
         worker = create_worker(job, *args, _start_thread=False, _ignore_errors=True,
                                _progress={"total": 0, "desc": self.title})
         worker.yielded.connect(lambda item: self._on_yielded(worker, item, on_yielded))
@@ -101,9 +106,29 @@ class JobRunner:
                 pbar.total = total
             pbar.update(done - pbar.n)
 
+    def show(self, steps, then: Callable | None = None) -> None:
+        """Show a result: call each of ``steps`` (e.g. adding one layer) in its own event-loop
+        turn, then ``then()`` (main thread; see :func:`in_turns`). The job counts as running
+        until they are done; an exception in a step is reported like a job's error and ends
+        the job (``then`` is not called)."""
+        self._showing += 1
+
+        def done(exc: Exception | None) -> None:
+            self._showing -= 1
+            try:
+                if exc is not None:
+                    self._on_error(exc, None)
+                elif then is not None:
+                    then()
+            finally:
+                if self._showing == 0 and self._finish_pending:
+                    self._finish()
+
+        in_turns(steps, done)
+
     def stop(self) -> None:
         """Ask the job to stop at its next ``yield``; its result is discarded."""
-        if self.worker is not None:
+        if self.worker is not None and not self._returned:
             self.stop_requested = True
             self.worker.quit()
             self._status("stopping ...")
@@ -145,10 +170,48 @@ class JobRunner:
         show_error(f"{self.title}: {exc}")
 
     def _on_finished(self) -> None:
+        if self._showing:          # the result's layers are still being added
+            self._finish_pending = True
+            return
+        self._finish()
+
+    def _finish(self) -> None:
+        self._finish_pending = False
         if self.stop_requested:
             self._status("stopped")
         self.worker = None
         self.set_busy(False)
+
+
+def in_turns(steps, done: Callable | None = None) -> None:
+    """Call each of ``steps`` in its own turn of the Qt event loop, then ``done(None)``.
+
+    The first step runs now, each next one from a zero-delay single-shot timer, so the viewer
+    repaints and handles input between two steps: a result of several layers stalls it for the
+    longest insertion (napari builds each layer's visual and controls in the GUI thread), not
+    for their sum. If a step raises, the remaining steps are skipped and ``done(exc)`` is
+    called instead (without ``done``, the exception propagates).
+    """
+    from qtpy.QtCore import QTimer
+
+    pending = list(steps)
+
+    def next_step() -> None:
+        if not pending:
+            if done is not None:
+                done(None)
+            return
+        step = pending.pop(0)
+        try:
+            step()
+        except Exception as exc:  # reported by done: the remaining steps are skipped
+            if done is None:
+                raise
+            done(exc)
+            return
+        QTimer.singleShot(0, next_step)
+
+    next_step()
 
 
 @dataclass
@@ -230,10 +293,14 @@ class JobDock:
 
 
 def warm_up(modules: tuple[str, ...], on_done: Callable | None = None,
-            then: Callable | None = None):
+            then: Callable | None = None, layers: tuple[str, ...] = ("image",)):
     """Import ``modules`` (e.g. torch and the model code) in a worker thread, then call ``then()``
     there, so a dock opens at once and its first run does not import them. If torch is among
-    the modules, ``on_done(devices)`` gets the device list (main thread)."""
+    the modules, ``on_done(devices)`` gets the device list (main thread).
+
+    Last, it prepares napari's machinery for the ``layers`` kinds the dock adds, once per
+    session (:func:`napari_mpi_dl.widgets._layers.warm_up_layers`: lazy imports and the first
+    full garbage collection), so the dock's first result insertion does not pay for them."""
     from napari.qt.threading import create_worker
 
     def job():
@@ -247,6 +314,10 @@ def warm_up(modules: tuple[str, ...], on_done: Callable | None = None,
             importlib.import_module(name)
         if then is not None:
             then()
+        if layers:
+            from napari_mpi_dl.widgets._layers import warm_up_layers
+
+            warm_up_layers(layers)
         if "torch" not in modules:
             return ["cpu"]
         from napari_mpi_dl.training.device import available_devices

@@ -1,9 +1,18 @@
-"""Layer helpers shared by the docks: the 2D plane a stack shows now, and mm-unit layer keywords.
+"""Layer helpers shared by the docks: the 2D plane a stack shows now, mm-unit layer keywords,
+and the once-per-session warm-up of napari's layer machinery (:func:`warm_up_layers`).
 """
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
+
+#: Layer kinds :func:`warm_up_layers` can prepare.
+LAYER_KINDS = ("image", "shapes")
+
+_warm_lock = threading.Lock()
+_warmed: set[str] = set()
 
 
 def current_plane(viewer, layer) -> tuple[int, ...]:
@@ -52,3 +61,60 @@ def image_layer_choice(viewer, *, label: str = "native image"):
     viewer.layers.events.inserted.connect(combo.reset_choices)
     viewer.layers.events.removed.connect(combo.reset_choices)
     return combo
+
+
+def warm_up_layers(kinds: tuple[str, ...] = ("image",)) -> bool:
+    """Prepare napari's layer machinery in the calling (worker) thread, once per session.
+
+    The first layer of a session costs the GUI thread about a second, almost all of it lazy
+    work inside napari and its dependencies: ``Image._update_thumbnail`` imports
+    ``scipy.ndimage``, the first ``units="mm"`` builds pint's unit registry, the layer controls
+    import napari's histogram model, and the first Shapes layer (the line profiles) imports
+    pandas. After that, Python's first full garbage collection of the heap those imports grew
+    (torch's among them: about 0.2-0.3 s holding the GIL) would land in whichever thread
+    allocates next, often while napari inserts the result layer.
+
+    This does all of that here instead: it imports ``scipy.ndimage``, builds throw-away 2D and
+    3D mm-unit ``napari.layers.Image`` layers (and a line ``Shapes`` layer with text if
+    ``"shapes"`` is in ``kinds``; napari 0.9's layer models are plain Python, no Qt object is
+    made) and then runs one full collection, so the session's first result insertion pays none
+    of it. Call it from a worker thread (:func:`napari_mpi_dl.widgets._jobs.warm_up` does): the
+    work releases the GIL often enough for the viewer to keep painting, except the collection
+    itself, which is a single C call.
+
+    Parameters
+    ----------
+    kinds : tuple of str
+        Layer kinds to prepare, from :data:`LAYER_KINDS`.
+
+    Returns
+    -------
+    bool
+        True if anything was prepared now, False if every kind was already prepared.
+    """
+    import gc
+
+    unknown = [k for k in kinds if k not in LAYER_KINDS]
+    if unknown:
+        raise ValueError(f"kinds must be among {LAYER_KINDS}, got {unknown}")
+    with _warm_lock:
+        todo = [k for k in kinds if k not in _warmed]
+        if not todo:
+            return False
+        import scipy.ndimage  # noqa: F401  (napari's Image thumbnail imports it lazily)
+        from napari.layers import Image, Shapes
+
+        from napari_mpi_dl.napari_io.units import mm_units
+
+        if "image" in todo:
+            for ndim in (2, 3):
+                layer = Image(np.zeros((2,) * ndim, np.float32), units=mm_units(ndim))
+                _ = layer.histogram  # the layer controls create it: imports its module
+        if "shapes" in todo:
+            Shapes(np.array([[[0.0, 0.0], [1.0, 1.0]]]), ndim=2, shape_type="line",
+                   units=mm_units(2), features={"name": np.array(["warm-up"], dtype=object)},
+                   text={"string": "{name}", "color": "red", "anchor": "upper_left",
+                         "size": 9})
+        gc.collect()
+        _warmed.update(todo)
+        return True

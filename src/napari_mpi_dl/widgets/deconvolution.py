@@ -20,7 +20,7 @@ from napari_mpi_dl.recon.deconvolution import (
     iterate_richardson_lucy,
 )
 from napari_mpi_dl.recon.psf_models import PSF_KINDS, PSFModel
-from napari_mpi_dl.widgets._jobs import Job, JobDock, Step
+from napari_mpi_dl.widgets._jobs import Job, JobDock, Step, warm_up
 from napari_mpi_dl.widgets._layers import (
     current_plane,
     image_layer_choice,
@@ -113,6 +113,7 @@ class DeconvolutionWidget(JobDock, Container):
         self.image.changed.connect(self.fill_from_metadata)
         self.init_jobs("Deconvolution", status=self.status, run_button=self.run_button)
         self.fill_from_metadata()
+        self._warm = warm_up(())  # napari's layer machinery, off the GUI thread
 
     def fill_from_metadata(self, _value=None) -> None:
         """Fill gradient, particle diameter and scan mode from the chosen layer's settings."""

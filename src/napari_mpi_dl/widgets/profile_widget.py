@@ -49,6 +49,7 @@ from napari_mpi_dl.analysis.profiles import (
     analyse_profile,
     sample_profile,
 )
+from napari_mpi_dl.widgets._jobs import warm_up
 from napari_mpi_dl.widgets._layers import current_plane
 
 LINES_LAYER_NAME = "Profile lines"
@@ -126,6 +127,8 @@ class ProfileWidget(QWidget):
         layers.reordered.connect(self._on_layers_changed)
         self.viewer.dims.events.current_step.connect(self.schedule_update)
         self._refresh_layer_lists()
+        # the first lines layer imports pandas (napari's shape features): do it off the GUI thread
+        self._warm = warm_up((), layers=("shapes",))
 
     # ---------------------------------------------------------------- UI
     def _build_ui(self) -> None:

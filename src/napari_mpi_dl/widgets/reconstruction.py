@@ -10,6 +10,7 @@ thread; layers the dock did not create are never touched.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 from magicgui.widgets import (
@@ -24,7 +25,7 @@ from magicgui.widgets import (
     SpinBox,
 )
 
-from napari_mpi_dl.widgets._jobs import Job, JobDock, Step
+from napari_mpi_dl.widgets._jobs import Job, JobDock, Step, in_turns, warm_up
 
 OUTPUT_NAME = "MDF reconstruction"
 MDF_FILTER = "*.mdf *.h5 *.hdf5"
@@ -146,6 +147,8 @@ class ReconstructionWidget(JobDock, Container):
         ])
         self.init_jobs("MDF reconstruction", status=self.status, run_button=self.run_button)
         self._output = None
+        # the result's layer helpers, and napari's layer machinery (off the GUI thread)
+        self._warm = warm_up(("napari_mpi_dl.napari_io.mdf_reader",))
         self.show_sm_button.changed.connect(self.show_system_matrix)
         self.from_layer_button.changed.connect(self.fill_from_selected_layer)
 
@@ -194,8 +197,9 @@ class ReconstructionWidget(JobDock, Container):
             show_error(str(exc))
             return
         by_snr = bool(self.sort_by_snr.value)
-        for data, kwargs, _kind in system_matrix_layers(sm, sort_by_snr=by_snr):
-            self._viewer.add_image(data, **kwargs)
+        # one layer per receive channel, each in its own event-loop turn
+        in_turns([partial(self._viewer.add_image, data, **kwargs)
+                  for data, kwargs, _kind in system_matrix_layers(sm, sort_by_snr=by_snr)])
 
     # --- running -----------------------------------------------------------------------------
     def prepare_job(self) -> Job:

@@ -8,6 +8,7 @@ SM. Library: :mod:`napari_mpi_dl.contrastive.inference`; the dock only translate
 from __future__ import annotations
 
 import time
+from functools import partial
 from pathlib import Path
 
 from qtpy.QtWidgets import (
@@ -158,9 +159,8 @@ class RecoverSMWidget(ModelRunWidget):
 
         dense, mask, dt, saved, steps = value
         self.result = value
-        for data, kwargs, _kind in system_matrix_layers(dense):
-            kwargs["metadata"] = {**kwargs["metadata"], "recovered_rows": mask,
-                                  "mdf_path": saved, "subsampled_every": list(steps)}
+
+        def show(data, kwargs) -> None:
             if kwargs["name"] in self.viewer.layers:
                 layer = self.viewer.layers[kwargs["name"]]
                 layer.data = data
@@ -168,10 +168,17 @@ class RecoverSMWidget(ModelRunWidget):
                 layer.metadata = kwargs["metadata"]
             else:
                 self.viewer.add_image(data, **kwargs)
+
+        layers = []  # one layer per receive channel, each added in its own event-loop turn
+        for data, kwargs, _kind in system_matrix_layers(dense):
+            kwargs["metadata"] = {**kwargs["metadata"], "recovered_rows": mask,
+                                  "mdf_path": saved, "subsampled_every": list(steps)}
+            layers.append(partial(show, data, kwargs))
         nx, ny, _ = dense.size_xyz
-        self.status.setText(f"{ny} x {nx} voxels ({int(mask.sum())} recovered) from every "
-                            f"{steps[0]} in y, {steps[1]} in x, in {dt:.2f} s"
-                            + (f"; saved {saved}" if saved else ""))
+        text = (f"{ny} x {nx} voxels ({int(mask.sum())} recovered) from every "
+                f"{steps[0]} in y, {steps[1]} in x, in {dt:.2f} s"
+                + (f"; saved {saved}" if saved else ""))
+        self.jobs.show(layers, then=lambda: self.status.setText(text))
 
 
 # ---------------------------------------------------------------- Direct reconstruction

@@ -379,17 +379,27 @@ class SimulatorWidget(JobDock, Container):
         super().stop()
 
     def _on_returned(self, result: SimulationResult) -> None:
+        """Show the phantom and the native image, one per event-loop turn (then "done")."""
         replace = bool(self.replace.value)
-        if result.builtin_phantom:
+
+        def show_phantom() -> None:
             self._phantom_layer = self._show(
                 self._phantom_layer if replace else None, result.phantom,
                 f"{result.label} phantom", "gray", {"kind": "phantom", **result.metadata},
                 result.layer_kwargs)
-        self._output_layer = self._show(
-            self._output_layer if replace else None, result.native, f"{result.label} native",
-            "inferno", {"kind": "native", **result.metadata}, result.layer_kwargs)
-        self.status.value = (f"done: peak {float(result.native.max()):.4g}, "
-                             f"{result.metadata['settings']['gradient_t_per_m']:g} T/m")
+
+        def show_native() -> None:
+            self._output_layer = self._show(
+                self._output_layer if replace else None, result.native,
+                f"{result.label} native", "inferno", {"kind": "native", **result.metadata},
+                result.layer_kwargs)
+
+        def done() -> None:
+            self.status.value = (f"done: peak {float(result.native.max()):.4g}, "
+                                 f"{result.metadata['settings']['gradient_t_per_m']:g} T/m")
+
+        steps = ([show_phantom] if result.builtin_phantom else []) + [show_native]
+        self.jobs.show(steps, then=done)
 
     def _show(self, layer, data, name, colormap, metadata, layer_kwargs):
         """Update this widget's own layer (replace mode) if still in the viewer, else add one."""

@@ -1,0 +1,195 @@
+"""Result layers reach the viewer without avoidable stalls of its event loop.
+
+napari's layer machinery is prepared in a worker thread when a dock opens (its lazy imports and
+the session's first full garbage collection), so the first result insertion does neither in the
+GUI thread; a result of several layers is added one layer per event-loop turn, and the job
+counts as running until its last layer is in.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+from functools import partial
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("napari")
+
+from napari_mpi_dl.widgets import _layers  # noqa: E402
+from napari_mpi_dl.widgets._jobs import in_turns  # noqa: E402
+
+TIMEOUT_MS = 30_000
+
+
+def test_warm_up_layers_prepares_napari_once_with_a_full_collection(monkeypatch):
+    monkeypatch.setattr(_layers, "_warmed", set())  # as in a new session
+    full = []
+
+    def on_gc(phase, info):
+        if phase == "stop" and info["generation"] == 2:
+            full.append(threading.current_thread().name)
+
+    gc.callbacks.append(on_gc)
+    try:
+        result = []
+        worker = threading.Thread(
+            target=lambda: result.append(_layers.warm_up_layers(("image", "shapes"))),
+            name="warm-up")
+        worker.start()
+        worker.join(120)
+        assert result == [True]
+        assert "warm-up" in full  # the full collection ran there, not in the GUI thread
+        full.clear()
+        assert _layers.warm_up_layers(("image",)) is False  # once per session
+        assert threading.current_thread().name not in full
+    finally:
+        gc.callbacks.remove(on_gc)
+    import pint
+
+    assert type(pint.get_application_registry().get()).__name__ == "UnitRegistry"  # built
+    for name in ("scipy.ndimage", "napari.components.histogram", "pandas"):
+        assert name in sys.modules
+
+
+def test_warm_up_layers_names_an_unknown_kind():
+    with pytest.raises(ValueError, match="labels"):
+        _layers.warm_up_layers(("labels",))
+
+
+FIRST_INSERTION = textwrap.dedent("""
+    import sys, time
+    import napari, pint
+    from napari.components import ViewerModel
+    from qtpy.QtWidgets import QApplication
+
+    imported = []
+    original = ViewerModel.add_image
+
+    def add_image(self, *args, **kwargs):  # what the GUI thread imports while inserting
+        before = set(sys.modules)
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            imported.extend(sorted(set(sys.modules) - before))
+
+    ViewerModel.add_image = add_image
+    viewer = napari.Viewer(show=False)
+    app = QApplication.instance()
+
+    def wait(condition):
+        end = time.monotonic() + 120
+        while not condition():
+            assert time.monotonic() < end, "timed out"
+            app.processEvents()
+            time.sleep(0.005)
+
+    from napari_mpi_dl.widgets.simulator import SimulatorWidget
+
+    dock = SimulatorWidget(viewer)
+    viewer.window.add_dock_widget(dock)
+    wait(lambda: not dock._warm.is_running)
+    print("WARM", "scipy.ndimage" in sys.modules,
+          type(pint.get_application_registry().get()).__name__)
+    dock.run()
+    wait(lambda: dock.worker is None)
+    print("LAYERS", len(viewer.layers))
+    print("IMPORTED", ",".join(imported))
+    viewer.close()
+""")
+
+
+def test_first_result_insertion_of_a_session_imports_nothing_in_the_gui_thread(tmp_path):
+    """A fresh interpreter (a new napari session): the simulator dock opens, its warm-up ends,
+    Run on the defaults; napari's insertion of the two result layers imports no module."""
+    script = tmp_path / "first_insertion.py"
+    script.write_text(FIRST_INSERTION)
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = dict(line.split(" ", 1) for line in proc.stdout.splitlines()
+                 if line.split(" ", 1)[0] in ("WARM", "LAYERS", "IMPORTED"))
+    assert lines["WARM"] == "True UnitRegistry"  # before any result: in the warm-up worker
+    assert lines["LAYERS"] == "2"  # phantom and native
+    assert lines["IMPORTED"].strip() == ""
+
+
+def test_in_turns_lets_the_event_loop_run_between_two_steps(qtbot):
+    from qtpy.QtCore import QTimer
+
+    order, done = [], []
+
+    def step(i):
+        order.append(f"step {i}")
+        # an event posted while a layer is inserted (a repaint, a click) runs before the next
+        QTimer.singleShot(0, lambda: order.append(f"event {i}"))
+
+    in_turns([partial(step, i) for i in range(3)], done.append)
+    assert order == ["step 0"]  # the first step now, the others in later turns
+    qtbot.waitUntil(lambda: bool(done), timeout=TIMEOUT_MS)
+    assert order == ["step 0", "event 0", "step 1", "event 1", "step 2", "event 2"]
+    assert done == [None]
+
+
+def test_in_turns_skips_the_remaining_steps_after_a_failing_one(qtbot):
+    calls, done = [], []
+
+    def fail():
+        raise ValueError("bad layer")
+
+    in_turns([partial(calls.append, 0), fail, partial(calls.append, 2)], done.append)
+    qtbot.waitUntil(lambda: bool(done), timeout=TIMEOUT_MS)
+    assert calls == [0]
+    assert isinstance(done[0], ValueError) and str(done[0]) == "bad layer"
+
+
+def test_simulator_result_arrives_one_layer_per_turn_and_the_job_ends_after_it(
+        make_napari_viewer, qtbot):
+    from qtpy.QtCore import Qt, QTimer
+
+    from napari_mpi_dl.widgets.simulator import SimulatorWidget
+
+    viewer = make_napari_viewer()
+    dock = SimulatorWidget(viewer)
+    viewer.window.add_dock_widget(dock)
+    order = []
+
+    def inserted(event):
+        order.append(event.value.name.rsplit(" ", 1)[-1])
+        QTimer.singleShot(0, lambda: order.append("turn"))
+
+    viewer.layers.events.inserted.connect(inserted)
+    qtbot.mouseClick(dock.run_button.native, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dock.worker is None, timeout=TIMEOUT_MS)
+    # when the job ends, both layers are in and the status says done
+    assert len(viewer.layers) == 2 and dock.status.value.startswith("done")
+    assert dock.run_button.enabled and not dock.stop_button.enabled
+    assert order[:3] == ["phantom", "turn", "native"]  # the event loop ran in between
+
+
+def test_a_failing_result_step_ends_the_job_with_one_error(make_napari_viewer, qtbot,
+                                                           monkeypatch):
+    from napari_mpi_dl.widgets.simulator import SimulatorWidget
+
+    viewer = make_napari_viewer()
+    dock = SimulatorWidget(viewer)
+    errors = []
+    monkeypatch.setattr("napari.utils.notifications.show_error", errors.append)
+
+    def broken_show(*_args):
+        raise RuntimeError("napari refused the layer")
+
+    monkeypatch.setattr(SimulatorWidget, "_show", broken_show)
+    dock.run()
+    qtbot.waitUntil(lambda: dock.worker is None, timeout=TIMEOUT_MS)
+    assert dock.status.value == "error: napari refused the layer"
+    assert errors == ["MPI simulation: napari refused the layer"]
+    assert dock.run_button.enabled and not dock.stop_button.enabled
+    assert len(viewer.layers) == 0
