@@ -122,19 +122,35 @@ def test_first_result_insertion_of_a_session_imports_nothing_in_the_gui_thread(t
 
 
 def test_in_turns_lets_the_event_loop_run_between_two_steps(qtbot):
+    """A timer of the viewer (its repaint, the activity bar, a user's input) that falls due
+    while one step works runs before the next step."""
+    import time
+
     from qtpy.QtCore import QTimer
 
     order, done = [], []
+    tick = QTimer()
+    tick.setInterval(5)
+    tick.timeout.connect(lambda: order.append("tick") if order and order[-1] != "tick" else None)
 
     def step(i):
         order.append(f"step {i}")
-        # an event posted while a layer is inserted (a repaint, a click) runs before the next
-        QTimer.singleShot(0, lambda: order.append(f"event {i}"))
+        end = time.perf_counter() + 0.03  # an insertion's work: the tick falls due meanwhile
+        while time.perf_counter() < end:
+            pass
 
-    in_turns([partial(step, i) for i in range(3)], done.append)
-    assert order == ["step 0"]  # the first step now, the others in later turns
-    qtbot.waitUntil(lambda: bool(done), timeout=TIMEOUT_MS)
-    assert order == ["step 0", "event 0", "step 1", "event 1", "step 2", "event 2"]
+    tick.start()
+    try:
+        qtbot.wait(20)
+        order.clear()
+        in_turns([partial(step, i) for i in range(3)], done.append)
+        assert order == ["step 0"]  # the first step now, the others in later turns
+        qtbot.waitUntil(lambda: bool(done), timeout=TIMEOUT_MS)
+    finally:
+        tick.stop()
+    steps = [i for i, item in enumerate(order) if item.startswith("step")]
+    assert [order[i] for i in steps] == ["step 0", "step 1", "step 2"]
+    assert all(order[i + 1] == "tick" for i in steps[:-1])  # a tick between two steps
     assert done == [None]
 
 
@@ -163,7 +179,7 @@ def test_simulator_result_arrives_one_layer_per_turn_and_the_job_ends_after_it(
 
     def inserted(event):
         order.append(event.value.name.rsplit(" ", 1)[-1])
-        QTimer.singleShot(0, lambda: order.append("turn"))
+        QTimer.singleShot(1, lambda: order.append("turn"))  # a timer due after the insertion
 
     viewer.layers.events.inserted.connect(inserted)
     qtbot.mouseClick(dock.run_button.native, Qt.MouseButton.LeftButton)

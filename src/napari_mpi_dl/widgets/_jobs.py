@@ -186,18 +186,24 @@ class JobRunner:
 def in_turns(steps, done: Callable | None = None) -> None:
     """Call each of ``steps`` in its own turn of the Qt event loop, then ``done(None)``.
 
-    The first step runs now, each next one from a zero-delay single-shot timer, so the viewer
-    repaints and handles input between two steps: a result of several layers stalls it for the
-    longest insertion (napari builds each layer's visual and controls in the GUI thread), not
-    for their sum. If a step raises, the remaining steps are skipped and ``done(exc)`` is
-    called instead (without ``done``, the exception propagates).
+    The first step runs now, each next one from a zero-interval timer, so the viewer repaints
+    and handles input and its other timers between two steps: a result of several layers stalls
+    it for the longest insertion (napari builds each layer's visual and controls in the GUI
+    thread), not for their sum. (A ``QTimer`` object, not the static ``singleShot(0, ...)``,
+    which Qt delivers as a posted event, possibly in the same event-loop pass as the step that
+    posted it.) If a step raises, the remaining steps are skipped and ``done(exc)`` is called
+    instead (without ``done``, the exception propagates).
     """
     from qtpy.QtCore import QTimer
 
     pending = list(steps)
+    timer = QTimer()
+    timer.setSingleShot(True)
+    timer.setInterval(0)
 
     def next_step() -> None:
         if not pending:
+            timer.timeout.disconnect(next_step)  # the closure and the timer can go
             if done is not None:
                 done(None)
             return
@@ -205,12 +211,14 @@ def in_turns(steps, done: Callable | None = None) -> None:
         try:
             step()
         except Exception as exc:  # reported by done: the remaining steps are skipped
+            timer.timeout.disconnect(next_step)
             if done is None:
                 raise
             done(exc)
             return
-        QTimer.singleShot(0, next_step)
+        timer.start()
 
+    timer.timeout.connect(next_step)
     next_step()
 
 
