@@ -47,9 +47,9 @@ def test_recover_sm_widget_turns_an_sm_layer_into_denser_layers(make_napari_view
     w.device.setCurrentText("cpu")
     out = files["folder"] / "dense.mdf"
     w.save.setText(str(out))
-    worker = w.run()
-    with qtbot.waitSignal(worker.finished, timeout=TIMEOUT_MS):
-        pass
+    assert w.run() is not None
+    # the job ends when its last layer (one per channel) is in
+    qtbot.waitUntil(lambda: w.worker is None, timeout=TIMEOUT_MS)
     dense_layers = [ly for ly in viewer.layers if "recovered" in ly.name]
     assert len(dense_layers) == 2  # the model's two receive channels
     assert dense_layers[0].data.shape[1:] == (5, 9)
@@ -69,15 +69,14 @@ def test_recover_sm_widget_subsamples_a_denser_sm_and_reports_bad_steps(make_nap
     w.file.setText(str(files["folder"] / "train.mdf"))  # the plugin's own 2 mm SM
     w.setting.setCurrentText("file")
     w.weights.setText(str(files["recovery"]))
-    worker = w.run()
-    with qtbot.waitSignal(worker.finished, timeout=TIMEOUT_MS):
-        pass
+    assert w.run() is not None
+    # the job ends when its last layer (one per channel) is in
+    qtbot.waitUntil(lambda: w.worker is None, timeout=TIMEOUT_MS)
     # auto: every 2nd row of the 9 x 9 grid (5 rows of 4 mm) -> 9 rows of 2 mm again
     assert "9 x 9 voxels (36 recovered) from every 2 in y, 1 in x" in w.status.text()
     w.step_y.setValue(1)  # the user insists on the 2 mm pitch: the model cannot serve it
-    worker = w.run()
-    with qtbot.waitSignal(worker.finished, timeout=TIMEOUT_MS):
-        pass
+    assert w.run() is not None
+    qtbot.waitUntil(lambda: w.worker is None, timeout=TIMEOUT_MS)
     assert "y voxel pitch is 2 mm" in w.status.text()
 
 
