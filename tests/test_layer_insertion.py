@@ -154,6 +154,14 @@ def test_in_turns_lets_the_event_loop_run_between_two_steps(qtbot):
     assert done == [None]
 
 
+def test_in_turns_survives_a_garbage_collection_between_two_steps(qtbot):
+    calls, done = [], []
+    in_turns([partial(calls.append, i) for i in range(3)], done.append)
+    gc.collect()  # e.g. a worker's allocations trigger one while the viewer waits
+    qtbot.waitUntil(lambda: bool(done), timeout=TIMEOUT_MS)
+    assert calls == [0, 1, 2] and done == [None]
+
+
 def test_in_turns_skips_the_remaining_steps_after_a_failing_one(qtbot):
     calls, done = [], []
 

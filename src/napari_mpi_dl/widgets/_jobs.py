@@ -201,9 +201,13 @@ def in_turns(steps, done: Callable | None = None) -> None:
     timer.setSingleShot(True)
     timer.setInterval(0)
 
+    def end() -> None:
+        timer.timeout.disconnect(next_step)
+        _IN_TURNS.discard(timer)
+
     def next_step() -> None:
         if not pending:
-            timer.timeout.disconnect(next_step)  # the closure and the timer can go
+            end()
             if done is not None:
                 done(None)
             return
@@ -211,7 +215,7 @@ def in_turns(steps, done: Callable | None = None) -> None:
         try:
             step()
         except Exception as exc:  # reported by done: the remaining steps are skipped
-            timer.timeout.disconnect(next_step)
+            end()
             if done is None:
                 raise
             done(exc)
@@ -219,7 +223,14 @@ def in_turns(steps, done: Callable | None = None) -> None:
         timer.start()
 
     timer.timeout.connect(next_step)
+    # held here until the last step: the timer and its slot only refer to each other, and
+    # Python's garbage collector would otherwise delete both between two steps
+    _IN_TURNS.add(timer)
     next_step()
+
+
+#: The timers of the :func:`in_turns` sequences still running.
+_IN_TURNS: set = set()
 
 
 @dataclass
