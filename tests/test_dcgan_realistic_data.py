@@ -97,3 +97,46 @@ def test_training_on_realistic_data_writes_their_card():
         from napari_mpi_dl.dcgan.card import model_card
 
         assert model_card(load_deblurrer(w, device="cpu")) == got
+
+
+def test_train_deblur_realistic_flag_generates_the_realistic_domains_and_writes_their_card(
+        tmp_path):
+    pytest.importorskip("torch")
+    from napari_mpi_dl.cli.main import main
+    from napari_mpi_dl.dcgan.data import load_saved_domains
+    from napari_mpi_dl.dcgan.weights import read_card
+
+    out, cache = tmp_path / "w.pt", tmp_path / "d.npz"
+    rc = main(["train", "deblur", "--generate", "6", "--y-phantoms", "2", "--realistic",
+               "rl-ideal", "--rl-iterations", "3", "--steps", "2", "--ngf", "4",
+               "--n-blocks", "1", "--ndf", "4", "--d-layers", "1", "--num-patches", "8",
+               "--nce-layers", "0,2,4",
+               "--threads", "1", "--seed", "1", "--checkpoint-dir", str(tmp_path / "ck"),
+               "--save-data", str(cache), "--out", str(out), "--no-progress"])
+    assert rc == 0
+    domains = load_saved_domains(cache)
+    assert domains.x.shape[0] == 4 and domains.y.shape[0] == 2
+    assert domains.info["realistic"]["y_kind"] == "rl-ideal"
+    # the same images as the library makes from the same configuration
+    ref = generate_realistic_domains(RealisticConfig(n_x=4, n_y=2, y_kind="rl-ideal",
+                                                     rl_iterations=3, seed=1))
+    np.testing.assert_allclose(domains.x, ref.x, rtol=1e-6)
+    _, card = read_card(out)
+    assert card.relaxation_time_s == (0.0, 3e-6) and card.snr_db == (20.0, 40.0)
+    assert "--realistic rl-ideal" in card.provenance
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--data", "x.npz"], "use it with --generate"),
+    (["--generate", "4", "--y-source", "native_high"], "--y-source does not apply"),
+    (["--generate", "4", "--y-phantoms", "4"], "--y-phantoms must be between 1 and"),
+])
+def test_train_deblur_realistic_flag_rejects_what_does_not_apply(tmp_path, capsys, extra,
+                                                                 message):
+    from napari_mpi_dl.cli.main import main
+
+    rc = main(["train", "deblur", "--realistic", "rl-model", *extra, "--steps", "1",
+               "--checkpoint-dir", str(tmp_path / "ck"), "--no-progress"])
+    assert rc != 0
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "ck").exists()

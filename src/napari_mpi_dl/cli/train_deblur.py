@@ -219,7 +219,7 @@ def _session(args: argparse.Namespace, ctx, log) -> _train_runner.Session:
         from napari_mpi_dl.training.provenance import provenance_path, run_provenance
 
         info = {
-            **run_provenance(trainer.device, ctx.world_size),
+            **run_provenance(trainer.device, ctx.world_size, getattr(args, "argv", None)),
             "model": model_cfg.to_dict(), "train": train_cfg.to_dict(),
             "data": {k: v for k, v in domains.info.items() if k != "mnist_indices"},
             "steps": trainer.step, "planned_steps": train_cfg.steps,
