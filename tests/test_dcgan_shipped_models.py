@@ -245,3 +245,26 @@ def test_deblur_dock_defaults_use_the_isotropic_model_for_an_isotropic_layer(
     dock.scan_mode.value = "x"
     card_reads("dcgan_weights.pt")
     assert "x-scan" in dock.card.value
+
+
+# ---- fine-tuning -----------------------------------------------------------------------------
+def test_finetune_without_a_file_starts_from_the_shipped_model_of_the_datas_scan_mode(
+        tmp_path, iso_weights, capsys):
+    from dcgan_helpers import blobs
+
+    from napari_mpi_dl.cli.main import main
+    from napari_mpi_dl.dcgan.weights import read_card
+
+    np.save(tmp_path / "x.npy", blobs(4, 40, 4.0, 3) * 7.0)
+    np.save(tmp_path / "y.npy", blobs(4, 40, 1.5, 4))
+    out = tmp_path / "mine.pt"
+    assert main(["train", "deblur", "--x", str(tmp_path / "x.npy"), "--y", str(tmp_path / "y.npy"),
+                 "--pixel-mm", "0.2", "--scan-mode", "isotropic", "--finetune", "--steps", "1",
+                 "--ndf", "4", "--d-layers", "1", "--num-patches", "8", "--threads", "1",
+                 "--checkpoint-dir", str(tmp_path / "run"), "--out", str(out),
+                 "--no-progress"]) == 0
+    assert "fine-tuning G from the shipped DC_GAN weights (resources/iso.pt" \
+        in capsys.readouterr().out
+    _, card = read_card(out)
+    assert card.scan_modes == ("isotropic",)
+    assert "resources/iso.pt" in card.provenance and "isotropic-scan" in card.provenance
