@@ -215,6 +215,7 @@ def test_deblur_dock_defaults_use_the_isotropic_model_for_an_isotropic_layer(
 
     from napari_mpi_dl.dcgan.inference import deblur, load_deblurrer
     from napari_mpi_dl.physics.settings import XSpaceSettings
+    from napari_mpi_dl.widgets._model_card import SCAN_FROM_METADATA
     from napari_mpi_dl.widgets.deblur import DeblurWidget
 
     viewer = make_napari_viewer()
@@ -245,6 +246,13 @@ def test_deblur_dock_defaults_use_the_isotropic_model_for_an_isotropic_layer(
     dock.scan_mode.value = "x"
     card_reads("dcgan_weights.pt")
     assert "x-scan" in dock.card.value
+    dock.scan_mode.value = SCAN_FROM_METADATA
+    card_reads("iso.pt")
+    # an x-scan layer the user adds and chooses: the x-scan model
+    x_layer = viewer.add_image(img, name="x", scale=(PX, PX), units=("mm", "mm"),
+                               metadata={"settings": XSpaceSettings(scan_mode="x").as_dict()})
+    dock.image.value = x_layer
+    card_reads("dcgan_weights.pt")
 
 
 # ---- fine-tuning -----------------------------------------------------------------------------

@@ -138,8 +138,11 @@ class DeblurWidget(JobDock, Container):
         return None, facts["scan_mode"]
 
     def _on_input_changed(self, _value=None) -> None:
-        if self.weights_path is None:
-            self._read_card()
+        try:
+            if self.weights_path is None:
+                self._read_card()
+        except RuntimeError:             # the dock was closed and its Qt objects deleted
+            pass
 
     def _read_card(self, _value=None) -> None:
         """Show the card of the weights a run would use (read in a worker: it needs torch)."""
@@ -149,7 +152,10 @@ class DeblurWidget(JobDock, Container):
             key[0], lambda result: self._show_card(result, key), scan_mode=key[1])
 
     def _show_card(self, result, key) -> None:
-        if key != self._card_key():     # a stale answer: another file or layer was chosen since
+        try:
+            if key != self._card_key():  # a stale answer: another file or layer chosen since
+                return
+        except RuntimeError:             # the dock was closed and its Qt objects deleted
             return
         summary, text = result
         self.card.value = summary
