@@ -227,7 +227,11 @@ def _session(args: argparse.Namespace, ctx, log) -> _train_runner.Session:
     from napari_mpi_dl.dcgan.train import DCGANTrainer
 
     domains = load_training_domains(args, log)
-    _train_own_data.prepare(args, scan_mode=domains.info.get("scan_mode"))
+    from napari_mpi_dl.dcgan.card import input_physics
+
+    data_scan = input_physics({"settings": domains.info.get("settings"),
+                               "scan_mode": domains.info.get("scan_mode")}).get("scan_mode")
+    _train_own_data.prepare(args, scan_mode=data_scan)   # --finetune: that scan mode's model
     model_cfg, train_cfg = build_configs(args, min(len(domains.x), len(domains.y)),
                                          ctx.world_size)
     ckpt_dir = Path(args.checkpoint_dir)
