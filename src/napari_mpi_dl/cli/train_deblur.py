@@ -66,7 +66,7 @@ def register(tasks) -> None:
                            "napari_mpi_dl.dcgan.realistic_data) with this domain Y: "
                            + ", ".join(Y_KINDS) + " (--snr-db and --y-source do not apply)")
     data.add_argument("--realistic-scan-modes", nargs="+", choices=("x", "y", "isotropic"),
-                      default=None, metavar="MODE",
+                      default=argparse.SUPPRESS, metavar="MODE",  # absent = not given
                       help="with --realistic: the scan modes drawn per image, 'x y' (default; "
                            "y-scans transposed into x: one model for both) or 'isotropic' "
                            "alone (an isotropic-scan model, for resources/"
