@@ -41,3 +41,30 @@ def tiny_train_config(**kw) -> TrainConfig:
                 checkpoint_every=0, report_every=1, preview_every=0)
     base.update(kw)
     return TrainConfig(**base)
+
+
+def carded_weights(path, scan_modes=("x",), seed: int = 0):
+    """Tiny random generator saved at ``path`` whose card says: these scan modes, 0.198 mm
+    pixels (the shipped grid), inputs 0.066-0.594 mm."""
+    import torch
+
+    from napari_mpi_dl.dcgan.card import ModelCard
+    from napari_mpi_dl.dcgan.networks import ResnetGenerator
+    from napari_mpi_dl.dcgan.weights import save_generator_weights
+
+    cfg = tiny_model_config()
+    torch.manual_seed(seed)
+    px = 20.0 / 101
+    card = ModelCard(pixel_mm=(px, px), pixel_mm_range=(px / 3, px * 3), scan_modes=scan_modes,
+                     data="a tiny test generator")
+    return save_generator_weights(path, ResnetGenerator(cfg.generator), cfg, card=card)
+
+
+def ship_isotropic_model(monkeypatch, path=None) -> None:
+    """For one test, the shipped isotropic model is ``path`` (None: no isotropic model shipped),
+    whatever the installation's resources hold. (An absolute path joined to the resources
+    folder is that path.)"""
+    from napari_mpi_dl.dcgan import weights
+
+    name = str(path) if path is not None else "no_isotropic_model_in_this_test.pt"
+    monkeypatch.setitem(weights.SHIPPED_WEIGHTS_BY_SCAN_MODE, "isotropic", name)

@@ -203,8 +203,12 @@ def test_api_mismatch_raises_naming_what_differs(shipped):
 
 
 # ---- CLI -----------------------------------------------------------------------------------
-def test_cli_fails_on_inputs_the_card_does_not_cover(tmp_path, capsys):
+def test_cli_fails_on_inputs_the_card_does_not_cover(tmp_path, capsys, monkeypatch):
+    from dcgan_helpers import ship_isotropic_model
+
     from napari_mpi_dl.cli.main import main
+
+    ship_isotropic_model(monkeypatch, None)     # the x-scan model for every input
 
     np.save(tmp_path / "in.npy", _tubes_y_scan().astype(np.float32))
     out = tmp_path / "out.npy"
@@ -251,10 +255,13 @@ def _click(qtbot, button) -> None:
 
 
 def test_dock_shows_the_card_and_warns_on_a_layer_it_does_not_cover(make_napari_viewer,
-                                                                     qtbot):
+                                                                     qtbot, monkeypatch):
+    from dcgan_helpers import ship_isotropic_model
+
     from napari_mpi_dl.physics.settings import XSpaceSettings
     from napari_mpi_dl.widgets.deblur import DeblurWidget
 
+    ship_isotropic_model(monkeypatch, None)     # the x-scan model for every layer
     viewer = make_napari_viewer()
     img = _tubes_y_scan().astype(np.float32)
     iso = XSpaceSettings(scan_mode="isotropic").as_dict()

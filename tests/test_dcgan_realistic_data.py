@@ -97,3 +97,151 @@ def test_training_on_realistic_data_writes_their_card():
         from napari_mpi_dl.dcgan.card import model_card
 
         assert model_card(load_deblurrer(w, device="cpu")) == got
+
+
+def test_train_deblur_realistic_flag_generates_the_realistic_domains_and_writes_their_card(
+        tmp_path):
+    pytest.importorskip("torch")
+    from napari_mpi_dl.cli.main import main
+    from napari_mpi_dl.dcgan.data import load_saved_domains
+    from napari_mpi_dl.dcgan.weights import read_card
+
+    out, cache = tmp_path / "w.pt", tmp_path / "d.npz"
+    rc = main(["train", "deblur", "--generate", "6", "--y-phantoms", "2", "--realistic",
+               "rl-ideal", "--rl-iterations", "3", "--steps", "2", "--ngf", "4",
+               "--n-blocks", "1", "--ndf", "4", "--d-layers", "1", "--num-patches", "8",
+               "--nce-layers", "0,2,4",
+               "--threads", "1", "--seed", "1", "--checkpoint-dir", str(tmp_path / "ck"),
+               "--save-data", str(cache), "--out", str(out), "--no-progress"])
+    assert rc == 0
+    domains = load_saved_domains(cache)
+    assert domains.x.shape[0] == 4 and domains.y.shape[0] == 2
+    assert domains.info["realistic"]["y_kind"] == "rl-ideal"
+    # the same images as the library makes from the same configuration
+    ref = generate_realistic_domains(RealisticConfig(n_x=4, n_y=2, y_kind="rl-ideal",
+                                                     rl_iterations=3, seed=1))
+    np.testing.assert_allclose(domains.x, ref.x, rtol=1e-6)
+    _, card = read_card(out)
+    assert card.relaxation_time_s == (0.0, 3e-6) and card.snr_db == (20.0, 40.0)
+    assert "--realistic rl-ideal" in card.provenance
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--data", "x.npz"], "use it with --generate"),
+    (["--generate", "4", "--y-source", "native_high"], "--y-source does not apply"),
+    (["--generate", "4", "--y-phantoms", "4"], "--y-phantoms must be between 1 and"),
+])
+def test_train_deblur_realistic_flag_rejects_what_does_not_apply(tmp_path, capsys, extra,
+                                                                 message):
+    from napari_mpi_dl.cli.main import main
+
+    rc = main(["train", "deblur", "--realistic", "rl-model", *extra, "--steps", "1",
+               "--checkpoint-dir", str(tmp_path / "ck"), "--no-progress"])
+    assert rc != 0
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "ck").exists()
+
+
+# ---- isotropic scans (an isotropic model) -------------------------------------------------
+ISO = dict(n_x=3, n_y=2, tracers=("ideal",), relaxation_times_s=(0.0,),
+           gradient_errors=(-0.15, 0.0), scan_modes=("isotropic",), seed=3)
+
+
+def _unit(a):
+    lo, hi = a.min(), a.max()
+    return 2 * (a - lo) / (hi - lo) - 1
+
+
+def test_isotropic_data_are_not_transposed_use_isotropic_kernels_and_their_card_says_so():
+    from napari_mpi_dl.dcgan.realistic_data import _Physics
+    from napari_mpi_dl.phantoms.mnist import mnist_phantoms
+    from napari_mpi_dl.physics.native import NativeSimulator
+    from napari_mpi_dl.physics.settings import XSpaceSettings
+    from napari_mpi_dl.recon.deconvolution import deconvolve
+    from napari_mpi_dl.recon.psf_models import model_psf
+
+    cfg = RealisticConfig(**ISO, clean_fraction=1.0, y_kind="rl-ideal", rl_iterations=3)
+    dom = generate_realistic_domains(cfg)
+    ix, iy = training_digits(cfg)
+    for i, phantom in enumerate(mnist_phantoms(ix)):
+        draw = draw_image(cfg, "x", i)
+        assert draw.scan_mode == "isotropic"
+        s = cfg.draws.apply(XSpaceSettings(scan_mode="isotropic"), draw.combo)
+        native = NativeSimulator(s).simulate(phantom)
+        np.testing.assert_allclose(dom.x[i], _unit(native), atol=1e-5)
+        assert np.abs(dom.x[i] - _unit(native.T)).max() > 0.1     # a digit is not symmetric
+    # Y: Richardson-Lucy of ideal isotropic natives with their exact (isotropic) PSF
+    ideal = XSpaceSettings(scan_mode="isotropic")
+    kernel = model_psf(ideal)
+    np.testing.assert_allclose(kernel, kernel.T, atol=1e-12)
+    assert not np.allclose(kernel, model_psf(XSpaceSettings(scan_mode="x")))
+    for i, phantom in enumerate(mnist_phantoms(iy)):
+        want = deconvolve(NativeSimulator(ideal).simulate(phantom), kernel,
+                          method="richardson-lucy", iterations=3, tol=0)
+        np.testing.assert_allclose(dom.y[i], _unit(want), atol=1e-5)
+    # the model-PSF kind deconvolves with the drawn tracer's isotropic adiabatic kernel
+    model_cfg = RealisticConfig(**ISO, y_kind="rl-model")
+    draw = draw_image(model_cfg, "y", 0)
+    got = _Physics(model_cfg).kernel(draw, "rl-model")
+    s = model_cfg.draws.apply(XSpaceSettings(scan_mode="isotropic"), draw.combo)
+    np.testing.assert_allclose(got, model_psf(s))
+    # the card: an isotropic model, which covers isotropic inputs and nothing else
+    card = realistic_card(cfg)
+    assert dom.info["card"] == card.to_dict() and dom.info["scan_mode"] == "isotropic"
+    assert card.scan_modes == ("isotropic",)
+    assert "isotropic scans" in card.data and "transposed into the x axis" not in card.data
+    assert f"the first {RESERVED_DIGITS} training digits (validation)" in card.data
+    assert card.check_input(pixel_mm=card.pixel_mm, scan_mode="isotropic").covered
+    for mode in ("x", "y"):
+        cov = card.check_input(pixel_mm=card.pixel_mm, scan_mode=mode)
+        assert not cov.covered and "trained on isotropic scans only" in cov.message()
+    assert realistic_card(RealisticConfig(n_x=2, n_y=1)).scan_modes == ("x",)
+
+
+@pytest.mark.parametrize("modes", [("x", "isotropic"), ("isotropic", "y"), (), ("z",),
+                                   ("x", "x")])
+def test_isotropic_scans_do_not_mix_with_single_axis_scans(modes):
+    with pytest.raises(ValueError, match="'isotropic' alone"):
+        RealisticConfig(scan_modes=modes)
+
+
+def test_train_deblur_realistic_scan_modes_isotropic_generates_isotropic_data(tmp_path):
+    pytest.importorskip("torch")
+    from napari_mpi_dl.cli.main import main
+    from napari_mpi_dl.dcgan.data import load_saved_domains
+    from napari_mpi_dl.dcgan.weights import read_card
+
+    out, cache = tmp_path / "w.pt", tmp_path / "d.npz"
+    rc = main(["train", "deblur", "--generate", "3", "--y-phantoms", "2", "--realistic",
+               "rl-ideal", "--realistic-scan-modes", "isotropic", "--rl-iterations", "2",
+               "--steps", "1", "--ngf", "4", "--n-blocks", "1", "--ndf", "4", "--d-layers", "1",
+               "--num-patches", "8", "--nce-layers", "0,2,4", "--threads", "1",
+               "--seed", "1",  # its one X image draws no relaxation: a fast simulation
+               "--checkpoint-dir", str(tmp_path / "ck"), "--save-data", str(cache),
+               "--out", str(out), "--no-progress"])
+    assert rc == 0
+    domains = load_saved_domains(cache)
+    assert domains.x.shape[0] == 1 and domains.y.shape[0] == 2
+    want = RealisticConfig(n_x=1, n_y=2, y_kind="rl-ideal", rl_iterations=2, seed=1,
+                           scan_modes=("isotropic",))
+    assert domains.info["realistic"] == want.as_dict()
+    assert domains.info["scan_mode"] == "isotropic"
+    _, card = read_card(out)
+    assert card.scan_modes == ("isotropic",) and "isotropic scans" in card.data
+    assert "--realistic-scan-modes isotropic" in card.provenance
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--realistic", "rl-ideal", "--realistic-scan-modes", "x", "isotropic"],
+     "--realistic-scan-modes x isotropic: give x and/or y"),
+    (["--realistic-scan-modes", "isotropic"], "--realistic-scan-modes chooses the scan modes"),
+])
+def test_train_deblur_realistic_scan_modes_rejects_what_does_not_apply(tmp_path, capsys, extra,
+                                                                       message):
+    from napari_mpi_dl.cli.main import main
+
+    rc = main(["train", "deblur", "--generate", "4", *extra, "--steps", "1",
+               "--checkpoint-dir", str(tmp_path / "ck"), "--no-progress"])
+    assert rc != 0
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "ck").exists()

@@ -24,8 +24,9 @@ def add_options(p, source_group) -> None:
     g.add_argument("--val-fraction", type=float, default=0.1,
                    help="fraction of each domain held out for validation losses")
     g.add_argument("--finetune", nargs="?", const="shipped", default=None, metavar="WEIGHTS",
-                   help="start G from these weights (default: the shipped ones); the "
-                        "architecture follows the file")
+                   help="start G from these weights (default: the shipped ones for the data's "
+                        "scan mode, e.g. the isotropic model for isotropic data when shipped); "
+                        "the architecture follows the file")
     g.add_argument("--pixel-mm", type=float, nargs="+", default=None, metavar="MM",
                    help="pixel size of your images in mm (one value or dy dx) for the model "
                         "card (default: from the TIFF metadata)")
@@ -67,13 +68,17 @@ def load_domains(args: argparse.Namespace, log=print):
     return domains
 
 
-def prepare(args: argparse.Namespace) -> None:
-    """With --finetune: read the weights once, take their architecture (ngf, n_blocks)."""
+def prepare(args: argparse.Namespace, scan_mode: str | None = None) -> None:
+    """With --finetune: read the weights once, take their architecture (ngf, n_blocks).
+
+    ``--finetune`` without a file takes the shipped weights for the data's ``scan_mode``
+    (:func:`napari_mpi_dl.dcgan.weights.shipped_weights_path`).
+    """
     if args.finetune is None:
         return
     from napari_mpi_dl.dcgan.weights import read_generator_state, shipped_weights_path
 
-    path = shipped_weights_path() if args.finetune == "shipped" else args.finetune
+    path = shipped_weights_path(scan_mode) if args.finetune == "shipped" else args.finetune
     cfg, state, info = read_generator_state(path)
     args.ngf, args.n_blocks = cfg.ngf, cfg.n_blocks
     if args.finetune == "shipped":
@@ -84,6 +89,7 @@ def prepare(args: argparse.Namespace) -> None:
     else:
         label = str(path)
     args._finetune = (label, state)
+    args._finetune_path = str(path)
 
 
 def apply_finetune(trainer, args: argparse.Namespace, log=print) -> None:
@@ -137,7 +143,7 @@ def card_for(args: argparse.Namespace, domains, info: dict[str, Any]):
                        data=(f"{data['source']}; {data['x_images']} X and {data['y_images']} Y "
                              f"images, crops of {data['crop_size']} px"))
     if getattr(args, "_finetune", None) is not None:
-        _, base = read_card(None if args.finetune == "shipped" else args.finetune)
+        _, base = read_card(args._finetune_path)
         card = replace(card, provenance=(card.provenance or "") + f"; G fine-tuned from "
                        f"{args._finetune[0]} (trained on: {base.summary()})")
     return card if isinstance(card, ModelCard) else ModelCard.from_dict(card)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 
 def register(subparsers) -> None:
@@ -17,7 +18,9 @@ def register(subparsers) -> None:
     p.add_argument("-o", "--output", "--out", dest="out",
                    help="output image (.tif, .tiff or .npy); required unless --info")
     p.add_argument("--weights", default=None,
-                   help="weights file or training checkpoint (default: the shipped weights)")
+                   help="weights file or training checkpoint (default: the shipped weights for "
+                        "the input's scan mode: the isotropic model for an isotropic scan when "
+                        "shipped, else the x-scan model)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--batch-size", type=int, default=16)
@@ -33,7 +36,8 @@ def add_card_options(p) -> None:
         "and scan mode come from these flags or the TIFF metadata written by napari-mpi-dl; an "
         "input the model's card does not cover is an error unless --force.")
     g.add_argument("--info", nargs="?", const="", default=None, metavar="WEIGHTS",
-                   help="print the model card of WEIGHTS (default: the shipped weights), exit")
+                   help="print the model card of WEIGHTS (default: every shipped model), "
+                        "exit")
     g.add_argument("--pixel-mm", type=float, nargs="+", default=None, metavar="MM",
                    help="input pixel size in mm: one value (square) or two (dy dx)")
     g.add_argument("--scan-mode", choices=("x", "y", "isotropic"), default=None,
@@ -43,15 +47,29 @@ def add_card_options(p) -> None:
 
 
 def print_card(weights: str | None) -> int:
-    from napari_mpi_dl.dcgan.weights import read_card
+    """The card of ``weights``, or of every shipped model (with the inputs each is used for)."""
+    from napari_mpi_dl.dcgan.weights import read_card, shipped_weights_files
     from napari_mpi_dl.training.checkpoint import CheckpointError
 
+    used_for = {"x": "x- and y-scan inputs (y-scans transposed), and every input without "
+                     "a shipped model of its own scan mode",
+                "isotropic": "isotropic-scan inputs"}
     try:
-        source, card = read_card(weights or None)
+        if weights:
+            cards = [(None, *read_card(weights))]
+        else:
+            cards = [(mode, *read_card(None, scan_mode=mode))
+                     for mode in shipped_weights_files()]
     except CheckpointError as exc:
         print(f"napari-mpi-dl deblur: error: {exc}", file=sys.stderr)
         return 2
-    print(f"DC_GAN model card of {source}\n{card.format_text()}")
+    blocks = []
+    for mode, source, card in cards:
+        head = f"DC_GAN model card of {source}"
+        if mode is not None:
+            head += f"\nshipped model used for {used_for.get(mode, f'{mode}-scan inputs')}"
+        blocks.append(f"{head}\n{card.format_text()}")
+    print("\n\n".join(blocks))
     return 0
 
 
@@ -87,8 +105,9 @@ def run(args: argparse.Namespace) -> int:
                          f"{image.shape}; deblur takes grayscale native images (h, w) or a "
                          "stack (n, h, w): convert it to one channel first")
     meta = read_image_metadata(args.input)
-    try:
-        model = load_deblurrer(args.weights, device=args.device)
+    pixel_in, scan_mode, physics = input_facts(args, meta)
+    try:  # without --weights: the shipped model for the input's scan mode
+        model = load_deblurrer(args.weights, device=args.device, scan_mode=scan_mode)
     except CheckpointError as exc:
         print(f"napari-mpi-dl deblur: error: {exc}", file=sys.stderr)
         return 2
@@ -96,7 +115,6 @@ def run(args: argparse.Namespace) -> int:
 
     from napari_mpi_dl.dcgan.card import CardWarning, ModelCardMismatch, model_card
 
-    pixel_in, scan_mode, physics = input_facts(args, meta)
     t0 = time.perf_counter()
     try:
         with warnings.catch_warnings(record=True) as caught:
@@ -126,5 +144,6 @@ def run(args: argparse.Namespace) -> int:
                    "input_scan_mode": scan_mode,
                    "forced": [str(w.message) for w in caught] or None})
     write_image(args.out, out, pixel_mm=tuple(pixel) if pixel else None, metadata=record)
-    print(f"deblurred {image.shape} on {model.device} in {dt * 1000:.0f} ms -> {args.out}")
+    print(f"deblurred {image.shape} with {Path(model.source).name} on {model.device} in "
+          f"{dt * 1000:.0f} ms -> {args.out}")
     return 0

@@ -123,6 +123,8 @@ def _os_error_line(exc: OSError) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # the command line as the user gave it (provenance records it): argv, or this process's
+    args.argv = list(argv) if argv is not None else sys.argv[1:]
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 2

@@ -118,7 +118,7 @@ def _session(args: argparse.Namespace, ctx, log) -> _train_runner.Session:
         from napari_mpi_dl.io.atomic import write_text_atomic
         from napari_mpi_dl.training.provenance import provenance_path, run_provenance
 
-        info = {**run_provenance(trainer.device, ctx.world_size),
+        info = {**run_provenance(trainer.device, ctx.world_size, getattr(args, "argv", None)),
                 "wall_s_this_process": round(wall, 1), "training_sm": ss.source,
                 "stopped_by_time_limit": trainer.stopped_by_time_limit}
         out = trainer.export_weights(args.out, info=info)

@@ -4,6 +4,8 @@ Examples::
 
     napari-mpi-dl train deblur --generate 200 --steps 500 --checkpoint-dir runs/dcgan
     napari-mpi-dl train deblur --data train.h5 --epochs 5 --device cuda --resume
+    napari-mpi-dl train deblur --generate 1500 --realistic rl-ideal \
+        --realistic-scan-modes isotropic --out dcgan_weights_isotropic.pt
     torchrun --standalone --nproc_per_node=2 -m napari_mpi_dl.cli.main train deblur --data d.h5
 
 Ctrl-C stops the run; the checkpoint written last (``<checkpoint-dir>/dcgan_last.pt``) is kept
@@ -59,9 +61,16 @@ def register(tasks) -> None:
 
     data.add_argument("--realistic", choices=Y_KINDS, default=None, metavar="Y_KIND",
                       help="with --generate: realistic randomised physics per image (tracer "
-                           "presets, relaxation 0-3 us, gradient error, 20-40 dB noise, x and "
-                           "y scans; napari_mpi_dl.dcgan.realistic_data) with this domain Y: "
+                           "presets, relaxation 0-3 us, gradient error, 20-40 dB noise, the "
+                           "scan modes of --realistic-scan-modes; "
+                           "napari_mpi_dl.dcgan.realistic_data) with this domain Y: "
                            + ", ".join(Y_KINDS) + " (--snr-db and --y-source do not apply)")
+    data.add_argument("--realistic-scan-modes", nargs="+", choices=("x", "y", "isotropic"),
+                      default=argparse.SUPPRESS, metavar="MODE",  # absent = not given
+                      help="with --realistic: the scan modes drawn per image, 'x y' (default; "
+                           "y-scans transposed into x: one model for both) or 'isotropic' "
+                           "alone (an isotropic-scan model, for resources/"
+                           "dcgan_weights_isotropic.pt)")
     data.add_argument("--save-data", metavar="FILE.npz",
                       help="with --generate: cache the generated domains for later --data runs")
 
@@ -141,6 +150,9 @@ def load_training_domains(args: argparse.Namespace, log=print):
     if getattr(args, "realistic", None) and args.generate is None:
         raise ValueError("--realistic generates its data: use it with --generate N, not with "
                          "--data or --x/--y")
+    if getattr(args, "realistic_scan_modes", None) and not getattr(args, "realistic", None):
+        raise ValueError("--realistic-scan-modes chooses the scan modes of --realistic data: "
+                         "use it with --generate N --realistic Y_KIND")
     own = _train_own_data.load_domains(args, log)
     if own is not None:
         return own
@@ -180,14 +192,29 @@ def _realistic_domains(args: argparse.Namespace, log):
         raise ValueError(f"--y-phantoms must be between 1 and --generate - 1 ({n - 1}), "
                          f"got {n_y}")
     config = RealisticConfig(n_x=n - n_y, n_y=n_y, y_kind=args.realistic,
-                             rl_iterations=args.rl_iterations, seed=args.seed)
+                             rl_iterations=args.rl_iterations, seed=args.seed,
+                             scan_modes=realistic_scan_modes(args))
     t0 = time.perf_counter()
     log(f"simulating realistic domains: X {config.n_x}, Y {config.n_y} ({config.y_kind}) "
-        "MNIST training phantoms ...")
+        f"MNIST training phantoms, {' and '.join(config.scan_modes)} scans ...")
     domains = generate_realistic_domains(config)
     log(f"  X {domains.x.shape[0]} images, Y {domains.y.shape[0]} images "
         f"({time.perf_counter() - t0:.0f} s)")
     return domains
+
+
+def realistic_scan_modes(args: argparse.Namespace) -> tuple[str, ...]:
+    """``--realistic-scan-modes`` as a :class:`RealisticConfig` ``scan_modes`` (default x y);
+    ValueError naming the option for a combination the data cannot be made of."""
+    from napari_mpi_dl.dcgan.realistic_data import SCAN_MODE_SETS, SCAN_MODES
+
+    modes = tuple(dict.fromkeys(getattr(args, "realistic_scan_modes", None) or SCAN_MODES))
+    if tuple(sorted(modes)) not in SCAN_MODE_SETS:
+        raise ValueError(
+            f"--realistic-scan-modes {' '.join(modes)}: give x and/or y (y-scans are transposed "
+            "into x: one model for both) or isotropic alone (an isotropic model does not mix "
+            "with single-axis scans)")
+    return modes
 
 
 def run(args: argparse.Namespace) -> int:
@@ -200,7 +227,11 @@ def _session(args: argparse.Namespace, ctx, log) -> _train_runner.Session:
     from napari_mpi_dl.dcgan.train import DCGANTrainer
 
     domains = load_training_domains(args, log)
-    _train_own_data.prepare(args)
+    from napari_mpi_dl.dcgan.card import input_physics
+
+    data_scan = input_physics({"settings": domains.info.get("settings"),
+                               "scan_mode": domains.info.get("scan_mode")}).get("scan_mode")
+    _train_own_data.prepare(args, scan_mode=data_scan)   # --finetune: that scan mode's model
     model_cfg, train_cfg = build_configs(args, min(len(domains.x), len(domains.y)),
                                          ctx.world_size)
     ckpt_dir = Path(args.checkpoint_dir)
@@ -219,7 +250,7 @@ def _session(args: argparse.Namespace, ctx, log) -> _train_runner.Session:
         from napari_mpi_dl.training.provenance import provenance_path, run_provenance
 
         info = {
-            **run_provenance(trainer.device, ctx.world_size),
+            **run_provenance(trainer.device, ctx.world_size, getattr(args, "argv", None)),
             "model": model_cfg.to_dict(), "train": train_cfg.to_dict(),
             "data": {k: v for k, v in domains.info.items() if k != "mnist_indices"},
             "steps": trainer.step, "planned_steps": train_cfg.steps,

@@ -1,8 +1,11 @@
 """Adapter that adds "DC_GAN" to the evaluation methods (two-tube protocol, held-out MNIST).
 
 :func:`register_dcgan` is a method provider (:func:`napari_mpi_dl.analysis.methods.load_providers`):
-the ``evaluate`` command passes it explicitly. The method uses the shipped weights, or the file
-named by the ``NAPARI_MPI_DL_DCGAN_WEIGHTS`` environment variable (e.g. to evaluate a freshly
+the ``evaluate`` command passes it explicitly. The method uses the shipped weights for each
+image's scan mode, as ``deblur`` without ``--weights`` does (the isotropic model for an
+isotropic scan when it is shipped, else the x-scan model; each loaded once:
+:func:`napari_mpi_dl.dcgan.weights.shipped_weights_path`), or the one file named by the
+``NAPARI_MPI_DL_DCGAN_WEIGHTS`` environment variable for every image (e.g. to evaluate a freshly
 trained model with ``napari-mpi-dl evaluate``). If torch or the weights are missing, loading the
 providers skips DC_GAN with a message. Importing this module imports neither torch nor the model.
 
@@ -46,23 +49,38 @@ def input_facts(context) -> tuple[tuple[float, float] | None, str | None]:
 
 def make_method(weights_path: str | None = None, *, device: str = "auto",
                 num_threads: int | None = None):
-    """Load the generator once and return ``fn(native, context) -> image``.
+    """Load the generator(s) and return ``fn(native, context) -> image``.
 
-    The function runs the card-checked route (see the module docstring) whenever ``context``
-    states the grid and scan mode; without a context it runs on the image's own pixels.
-    ``fn.problems`` collects the card's problems (distinct messages, in order of appearance).
+    ``weights_path``: one file for every image; None: the shipped model for each image's scan
+    mode (the x-scan model is loaded now, another shipped model the first time an image of its
+    scan mode comes; each once). The function runs the card-checked route (see the module
+    docstring) whenever ``context`` states the grid and scan mode; without a context it runs
+    the x-scan (or given) model on the image's own pixels. ``fn.problems`` collects the card's
+    problems (distinct messages, in order of appearance); ``fn.model``/``fn.card`` are the
+    default model and its card, ``fn.models`` every model loaded so far by source path.
     """
     from napari_mpi_dl.dcgan.card import CardWarning, model_card
     from napari_mpi_dl.dcgan.inference import deblur, load_deblurrer
+    from napari_mpi_dl.dcgan.weights import shipped_weights_path
 
     model = load_deblurrer(weights_path, device=device)
-    card = model_card(model)
+    models = {model.source: (model, model_card(model))}
     problems: list[str] = []
+
+    def model_for(scan_mode):
+        if weights_path is not None:
+            return models[model.source]
+        path = str(shipped_weights_path(scan_mode))
+        if path not in models:
+            chosen = load_deblurrer(None, device=device, scan_mode=scan_mode)
+            models[path] = (chosen, model_card(chosen))
+        return models[path]
 
     def run(native, context=None):
         pixel_mm, scan_mode = input_facts(context)
         if pixel_mm is None:
             return deblur(native, model, num_threads=num_threads)
+        chosen, card = model_for(scan_mode)
         coverage = card.check_input(pixel_mm=pixel_mm, scan_mode=scan_mode)
         for problem in coverage.problems:
             if problem not in problems:
@@ -71,11 +89,12 @@ def make_method(weights_path: str | None = None, *, device: str = "auto",
                               CardWarning, stacklevel=2)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", CardWarning)  # recorded above, once per message
-            return deblur(native, model, num_threads=num_threads, pixel_mm=pixel_mm,
+            return deblur(native, chosen, num_threads=num_threads, pixel_mm=pixel_mm,
                           scan_mode=scan_mode, force=True, physical=True)
 
     run.model = model  # type: ignore[attr-defined]
-    run.card = card  # type: ignore[attr-defined]
+    run.card = models[model.source][1]  # type: ignore[attr-defined]
+    run.models = models  # type: ignore[attr-defined]
     run.problems = problems  # type: ignore[attr-defined]
     return run
 

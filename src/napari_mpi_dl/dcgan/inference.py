@@ -3,6 +3,7 @@
 >>> from napari_mpi_dl.dcgan.inference import load_deblurrer, deblur   # doctest: +SKIP
 >>> model = load_deblurrer()                     # resources/dcgan_weights.pt, offline
 >>> sharp = deblur(native_image, model)          # same shape, the input's intensity range
+>>> iso = load_deblurrer(scan_mode="isotropic")  # the isotropic model when shipped
 
 Every image is min-max normalised to [-1, 1] on its own, passed through G (size-preserving, no
 resampling) and mapped back to the input's [min, max] (see :mod:`napari_mpi_dl.dcgan.data`).
@@ -48,20 +49,27 @@ def load_deblurrer(
     *,
     device: str | torch.device | None = "auto",
     generator_config: GeneratorConfig | None = None,
+    scan_mode: str | None = None,
 ) -> Deblurrer:
     """Load a DC_GAN generator for inference.
 
     Parameters
     ----------
     weights_path : path-like, optional
-        A weights file written by ``export_weights`` / ``train deblur`` or a training checkpoint.
-        Default: the shipped ``resources/dcgan_weights.pt`` (no network access).
+        A weights file written by ``export_weights`` / ``train deblur`` or a training checkpoint,
+        used as given. Default: the shipped weights for inputs of ``scan_mode``
+        (:func:`napari_mpi_dl.dcgan.weights.shipped_weights_path`: the isotropic model for
+        ``"isotropic"`` when shipped, else ``resources/dcgan_weights.pt``; no network access).
     device : str
         ``"auto"`` (CUDA if available), ``"cpu"``, ``"cuda:N"``.
     generator_config : GeneratorConfig, optional
         Expected architecture; if given and different from the file's, that is an error.
+    scan_mode : {"x", "y", "isotropic"}, optional
+        Scan mode of the images to deblur; chooses among the shipped models when
+        ``weights_path`` is None, ignored otherwise.
     """
-    path = Path(weights_path) if weights_path is not None else shipped_weights_path()
+    path = (Path(weights_path) if weights_path is not None
+            else shipped_weights_path(scan_mode))
     cfg, state, info = read_generator_state(path)
     if generator_config is not None and generator_config != cfg:
         raise ckpt.CheckpointError(
@@ -77,7 +85,7 @@ def load_deblurrer(
     for p in gen.parameters():
         p.requires_grad_(False)
     if weights_path is None:
-        info = {**info, **shipped_metadata()}
+        info = {**info, **shipped_metadata(scan_mode)}
     return Deblurrer(generator=gen, device=dev, source=str(path), info=info)
 
 
@@ -141,7 +149,9 @@ def deblur(
     image : array-like
         Native x-space image(s), real and finite, at least 8 x 8 pixels.
     model : Deblurrer, optional
-        From :func:`load_deblurrer`; default loads the shipped weights on the automatic device.
+        From :func:`load_deblurrer`; default loads the shipped weights for ``scan_mode`` (the
+        isotropic model for an isotropic scan when shipped, else the x-scan model) on the
+        automatic device.
     batch_size : int
         Images per forward pass for stacks.
     num_threads : int, optional
@@ -173,7 +183,7 @@ def deblur(
         raise ValueError("image contains NaN or infinite values")
     if int(batch_size) < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
-    model = model or load_deblurrer()
+    model = model or load_deblurrer(scan_mode=scan_mode)
     if physical is None:
         physical = pixel_mm is not None or scan_mode is not None or bool(physics)
     if physical:

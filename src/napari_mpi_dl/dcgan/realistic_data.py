@@ -8,7 +8,10 @@ Every image draws its physics independently (seeded, :class:`RealisticConfig`):
 * a scan mode, ``"x"`` or ``"y"``. A y-scan image is simulated as a y-scan and then
   **transposed**, so that every training image has its scan axis along x, the model's axis;
   a y-scan input is transposed the same way at inference (:mod:`napari_mpi_dl.dcgan.resample`),
-  which is why the card names only ``"x"``;
+  which is why the card names only ``"x"``. Or ``scan_modes=("isotropic",)`` alone: every
+  image an isotropic scan (an x- and a y-scan image averaged), never transposed, and every
+  kernel below the isotropic one; the card names ``"isotropic"`` (an isotropic model, not to be
+  mixed with single-axis scans, which transposition cannot turn into isotropic ones);
 * domain X only: white Gaussian noise at an SNR drawn uniformly from ``snr_db`` (dB), except a
   ``clean_fraction`` of the images that stay noise-free.
 
@@ -26,6 +29,9 @@ draws, noise-free natives:
 * ``"rl-ideal"``: Richardson-Lucy of *ideal* natives (25 nm, adiabatic, exact gradient, drawn
   scan mode) with their exact PSF: sharp references free of the mismatch, as in the shipped
   model's data (only domain X is realistic).
+
+Every simulator and kernel uses the image's drawn scan mode (an isotropic image: the isotropic
+PSF, :func:`napari_mpi_dl.physics.psf.psf_kernel`).
 
 Phantoms are MNIST *training* digits; the first :data:`RESERVED_DIGITS` training digits are
 never drawn (the validation digits of :func:`napari_mpi_dl.analysis.scenarios.validation_set`
@@ -49,6 +55,9 @@ RELAXATION_TIMES_S: tuple[float, ...] = (0.0, 1e-6, 3e-6)
 GRADIENT_ERRORS: tuple[float, ...] = (-0.15, 0.0, 0.1)
 SNR_DB: tuple[float, float] = (20.0, 40.0)
 SCAN_MODES: tuple[str, ...] = ("x", "y")
+#: The scan-mode sets a configuration may draw from: single-axis scans (transposed into x) or
+#: isotropic scans alone.
+SCAN_MODE_SETS: tuple[tuple[str, ...], ...] = (("x",), ("y",), ("x", "y"), ("isotropic",))
 Y_KINDS: tuple[str, ...] = ("rl-model", "rl-measured", "native-high", "rl-ideal")
 #: SNR (dB) of the point-source scan of the measured PSF.
 MEASURED_PSF_SNR_DB = 30.0
@@ -75,8 +84,9 @@ class RealisticConfig:
     clean_fraction : float
         Fraction of X images left noise-free.
     scan_modes : tuple of str
-        Scan modes drawn per image (y-scans are transposed into the x axis).
-    y_kind : {"rl-model", "rl-measured", "native-high"}
+        Scan modes drawn per image: ``"x"`` and/or ``"y"`` (y-scans are transposed into the x
+        axis), or ``("isotropic",)`` alone (isotropic scans, not transposed).
+    y_kind : {"rl-model", "rl-measured", "native-high", "rl-ideal"}
         Domain Y.
     rl_iterations : int
         Richardson-Lucy iterations of the ``rl-*`` kinds.
@@ -111,14 +121,27 @@ class RealisticConfig:
             raise ValueError(f"snr_db must be a range (low, high) in dB, got {self.snr_db!r}")
         if not 0.0 <= float(self.clean_fraction) <= 1.0:
             raise ValueError(f"clean_fraction must be in [0, 1], got {self.clean_fraction!r}")
-        bad = [m for m in self.scan_modes if m not in ("x", "y")]
-        if bad or not self.scan_modes:
-            raise ValueError(f"scan_modes must name 'x' and/or 'y', got {self.scan_modes!r}")
+        if tuple(sorted(set(self.scan_modes))) not in SCAN_MODE_SETS \
+                or len(set(self.scan_modes)) != len(self.scan_modes):
+            raise ValueError(
+                "scan_modes must name 'x' and/or 'y' (y-scans are transposed into x), or "
+                "'isotropic' alone (an isotropic model does not mix with single-axis scans), "
+                f"each once; got {self.scan_modes!r}")
         if self.y_kind not in Y_KINDS:
             raise ValueError(f"y_kind must be one of {Y_KINDS}, got {self.y_kind!r}")
         if int(self.rl_iterations) < 1:
             raise ValueError(f"rl_iterations must be >= 1, got {self.rl_iterations!r}")
         PhysicsDraws(self.tracers, self.relaxation_times_s, self.gradient_errors)  # validates
+
+    @property
+    def isotropic(self) -> bool:
+        """True for isotropic scans (the model's scan mode "isotropic", no transposition)."""
+        return self.scan_modes == ("isotropic",)
+
+    @property
+    def model_scan_mode(self) -> str:
+        """The scan mode of every training image as the model sees it: "x" or "isotropic"."""
+        return "isotropic" if self.isotropic else "x"
 
     @property
     def draws(self):
@@ -215,7 +238,8 @@ def _grouped(draws: list[ImageDraw]):
 
 def simulate_domain(config: RealisticConfig, domain: str, phantoms: np.ndarray, *,
                     physics: _Physics | None = None, progress=None) -> np.ndarray:
-    """Images of ``domain`` ("x" or "y") for ``phantoms`` (n, 101, 101), scan axis along x."""
+    """Images of ``domain`` ("x" or "y") for ``phantoms`` (n, 101, 101): single-axis scans
+    with the scan axis along x (y-scans transposed), isotropic scans as simulated."""
     from napari_mpi_dl.physics.noise import add_white_noise
     from napari_mpi_dl.recon.deconvolution import deconvolve
 
@@ -269,7 +293,7 @@ def realistic_card(config: RealisticConfig):
         pixel_mm=px, pixel_mm_range=(min(px) / MAX_RESAMPLE_FACTOR,
                                      max(px) * MAX_RESAMPLE_FACTOR),
         image_shape=tuple(grid.shape), fov_mm=tuple(float(f) for f in grid.fov_mm),
-        scan_modes=("x",),
+        scan_modes=(config.model_scan_mode,),
         gradient_t_per_m=(round(grads[0], 6), round(grads[1], 6)),
         tracer=(f"presets {', '.join(config.tracers)} drawn per image, Debye relaxation "
                 f"{', '.join(f'{t * 1e6:g}' for t in taus)} us (replacing the preset's), "
@@ -283,8 +307,10 @@ def realistic_card(config: RealisticConfig):
         normalisation=NORMALISATION,
         data=(f"simulated x-space natives of {config.n_x} MNIST training digits (X) and "
               f"{config.n_y} disjoint ones (Y: {y_text}), seed {config.seed}; "
-              f"{' and '.join(config.scan_modes)} scans, y-scans transposed into the x axis; "
-              f"whole {grid.shape[0]} x {grid.shape[1]} images; never in training: the first "
+              + ("isotropic scans (an x- and a y-scan image averaged, isotropic PSF), not "
+                 "transposed; " if config.isotropic else
+                 f"{' and '.join(config.scan_modes)} scans, y-scans transposed into the x axis; ")
+              + f"whole {grid.shape[0]} x {grid.shape[1]} images; never in training: the first "
               f"{RESERVED_DIGITS} training digits (validation), the held-out test digits, all "
               "two-tube phantoms"),
     )
@@ -317,6 +343,6 @@ def generate_realistic_domains(config: RealisticConfig | None = None, *,
         y_source=config.y_kind, realistic=config.as_dict(), x_phantoms=config.n_x,
         y_phantoms=config.n_y, seed=config.seed, mnist_indices=sorted(ix.tolist() + iy.tolist()),
         pixel_mm=list(DEFAULT_GRID.pixel_mm), fov_mm=list(DEFAULT_GRID.fov_mm),
-        image_shape=list(DEFAULT_GRID.shape), scan_mode="x",
+        image_shape=list(DEFAULT_GRID.shape), scan_mode=config.model_scan_mode,
         card=realistic_card(config).to_dict(),
     )

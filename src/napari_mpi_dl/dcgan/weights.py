@@ -103,32 +103,76 @@ def read_generator_state(path: str | os.PathLike) -> tuple[GeneratorConfig, dict
         f"{payload.get('format')!r})")
 
 
-#: File name of the shipped generator in the package's resources.
+#: File name of the shipped generator in the package's resources: the x-scan model, the default
+#: for every input (a y-scan is transposed into its axis).
 SHIPPED_WEIGHTS = "dcgan_weights.pt"
+#: The shipped generators by the scan mode of the inputs they are for, in the package's
+#: resources. A file that is not shipped (yet) is skipped: its inputs get the x-scan model.
+SHIPPED_WEIGHTS_BY_SCAN_MODE: dict[str, str] = {
+    "x": SHIPPED_WEIGHTS,
+    "isotropic": "dcgan_weights_isotropic.pt",
+}
 
 
-def shipped_weights_path() -> Path:
-    """Path of the shipped generator weights (FileNotFoundError if not shipped)."""
-    from napari_mpi_dl._resources import resource_path
+def _check_scan_mode(scan_mode: str | None) -> None:
+    from napari_mpi_dl.dcgan.card import SCAN_MODES
 
-    return resource_path(SHIPPED_WEIGHTS)
+    if scan_mode is not None and scan_mode not in SCAN_MODES:
+        raise ValueError(f"scan_mode must be one of {SCAN_MODES} or None, got {scan_mode!r}")
 
 
-def shipped_metadata() -> dict[str, Any]:
-    """The shipped weights' provenance record (command, data, hardware), {} if absent."""
+def shipped_weights_files() -> dict[str, Path]:
+    """The shipped generators present in this installation, ``{scan mode: path}`` (the x-scan
+    model first; FileNotFoundError if even it is missing)."""
+    from napari_mpi_dl._resources import resource_dir, resource_path
+
+    files = {"x": resource_path(SHIPPED_WEIGHTS_BY_SCAN_MODE["x"])}
+    for mode, name in SHIPPED_WEIGHTS_BY_SCAN_MODE.items():
+        path = resource_dir() / name
+        if mode != "x" and path.is_file():
+            files[mode] = path
+    return files
+
+
+def shipped_scan_mode(scan_mode: str | None = None) -> str:
+    """The scan mode of the shipped model an input of ``scan_mode`` gets: its own mode's model
+    when one is shipped, else ``"x"`` (also for ``"y"`` and ``None``)."""
+    _check_scan_mode(scan_mode)
+    return scan_mode if scan_mode in shipped_weights_files() else "x"
+
+
+def shipped_weights_path(scan_mode: str | None = None) -> Path:
+    """Path of the shipped generator for an input of ``scan_mode`` (default: the x-scan model).
+
+    ``"isotropic"`` gets ``resources/dcgan_weights_isotropic.pt`` when it is shipped; every
+    other mode, and an isotropic input without that file, the x-scan model
+    ``resources/dcgan_weights.pt`` (a y-scan is transposed into its axis; an isotropic input
+    then meets the model card's scan-mode warning). FileNotFoundError if nothing is shipped;
+    ValueError for an unknown scan mode.
+    """
+    return shipped_weights_files()[shipped_scan_mode(scan_mode)]
+
+
+def shipped_metadata(scan_mode: str | None = None) -> dict[str, Any]:
+    """The provenance record (command, data, hardware) of the shipped weights
+    :func:`shipped_weights_path` chooses for ``scan_mode``, {} if absent."""
     from napari_mpi_dl.training.provenance import read_provenance
 
     try:
-        return read_provenance(shipped_weights_path())
+        return read_provenance(shipped_weights_path(scan_mode))
     except FileNotFoundError:
         return {}
 
 
-def read_card(weights_path=None) -> tuple[str, ModelCard]:
-    """``(source, card)`` of a weights file or checkpoint (default: the shipped weights),
-    without building the generator. Raises ``CheckpointError`` for unreadable files."""
-    path = weights_path if weights_path is not None else shipped_weights_path()
+def read_card(weights_path=None, *, scan_mode: str | None = None) -> tuple[str, ModelCard]:
+    """``(source, card)`` of a weights file or checkpoint, without building the generator.
+
+    Default: the shipped weights for an input of ``scan_mode`` (:func:`shipped_weights_path`);
+    an explicit ``weights_path`` is read as given. Raises ``CheckpointError`` for unreadable
+    files.
+    """
+    path = weights_path if weights_path is not None else shipped_weights_path(scan_mode)
     _, _, info = read_generator_state(path)
     if weights_path is None:
-        info = {**info, **shipped_metadata()}
+        info = {**info, **shipped_metadata(scan_mode)}
     return str(path), card_of_info(info)

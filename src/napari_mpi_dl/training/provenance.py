@@ -45,12 +45,17 @@ def hardware_summary(device) -> str:
             f"torch threads {torch.get_num_threads()}")
 
 
-def run_provenance(device, world_size: int) -> dict[str, Any]:
+def run_provenance(device, world_size: int, argv: list[str] | None = None) -> dict[str, Any]:
     """``command``, ``hardware``, ``world_size``, ``torch_version``, ``python``, ``platform``,
-    ``created_utc`` of the running training process."""
+    ``created_utc`` of the running training process.
+
+    ``argv``: the command's arguments (without the program name) when the CLI was called as a
+    function (``main(argv)``); default: this process's ``sys.argv``.
+    """
     import torch
 
-    return {"command": "napari-mpi-dl " + " ".join(sys.argv[1:]) if sys.argv else "",
+    words = list(argv) if argv is not None else sys.argv[1:]
+    return {"command": "napari-mpi-dl " + " ".join(words),
             "hardware": hardware_summary(device), "world_size": int(world_size),
             "torch_version": str(torch.__version__), "python": platform.python_version(),
             "platform": platform.platform(),

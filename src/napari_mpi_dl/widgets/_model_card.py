@@ -44,27 +44,35 @@ def layer_input_facts(layer, scan_choice: str = SCAN_FROM_METADATA) -> dict:
     return {"pixel_mm": pixel, "scan_mode": scan, "physics": physics}
 
 
-def read_card_job(weights: str | None):
-    """Worker job: ``(summary line, full text)`` of the weights' card (errors as text)."""
+def read_card_job(weights: str | None, scan_mode: str | None = None):
+    """Worker job: ``(summary line, full text)`` of the weights' card (errors as text).
+
+    ``weights`` None: the shipped model for a layer of ``scan_mode``
+    (:func:`napari_mpi_dl.dcgan.weights.shipped_weights_path`), named in the summary.
+    """
     from napari_mpi_dl._torch_libraries import import_torch
 
     # torch first, its libraries loaded without the GIL (dcgan.weights imports torch)
     import_torch()
+    from pathlib import Path
+
     from napari_mpi_dl.dcgan.weights import read_card
 
     try:
-        source, card = read_card(weights or None)
+        source, card = read_card(weights or None, scan_mode=scan_mode)
     except Exception as exc:  # noqa: BLE001 - shown in the dock, the run reports it properly
         return f"model card: cannot read the weights ({type(exc).__name__})", str(exc)
-    return f"model: {card.summary()}", f"{source}\n{card.format_text()}"
+    which = f"shipped {Path(source).name}: " if not weights else ""
+    return f"model: {which}{card.summary()}", f"{source}\n{card.format_text()}"
 
 
-def start_card_reader(weights: str | None, on_done):
-    """Read the card of ``weights`` in a worker; ``on_done((summary, text))`` in the main
-    thread. Returns the worker."""
+def start_card_reader(weights: str | None, on_done, scan_mode: str | None = None):
+    """Read the card of ``weights`` (None: the shipped model for ``scan_mode``) in a worker;
+    ``on_done((summary, text))`` in the main thread. Returns the worker."""
     from napari.qt.threading import create_worker
 
-    worker = create_worker(read_card_job, weights, _start_thread=False, _ignore_errors=True)
+    worker = create_worker(read_card_job, weights, scan_mode, _start_thread=False,
+                           _ignore_errors=True)
     worker.returned.connect(on_done)
     worker.start()
     return worker

@@ -1,6 +1,8 @@
 """"Deblur (DC_GAN)" dock widget: image layer in, deblurred image layer out (same scale).
 
-Thin: it loads the weights (the shipped ones unless a file is chosen) and calls
+Thin: it loads the weights (unless a file is chosen, the shipped model for the layer's scan
+mode: the isotropic one for an isotropic layer when shipped, else the x-scan model; the card
+line names the file it will use for the chosen layer) and calls
 :func:`napari_mpi_dl.dcgan.inference.deblur` in a thread worker, one 2D plane at a time, so a
 stack shows progress in napari's activity dock and Stop takes effect between planes; the new
 layer is added in the main thread with the input's scale, translate, units and metadata. torch
@@ -38,7 +40,9 @@ def deblur_planes(image: np.ndarray, weights: str | None, device: str,
     yielded when the card does not cover it, and the layer is deblurred anyway, transposed
     and resampled as far as the known facts allow).
 
-    Returns ``(deblurred float32 array of the input's shape, weights source)``.
+    ``weights`` None: the shipped model for the layer's scan mode (``facts["scan_mode"]``).
+
+    Returns ``(deblurred float32 array of the input's shape, weights source, card summary)``.
     """
     import warnings
 
@@ -48,9 +52,11 @@ def deblur_planes(image: np.ndarray, weights: str | None, device: str,
     arr = np.asarray(image)
     planes = arr.reshape((-1,) + arr.shape[-2:])
     yield Step(0, len(planes), "loading the weights ...")
-    model = load_deblurrer(weights or None, device=device)
+    model = load_deblurrer(weights or None, device=device,
+                           scan_mode=(facts or {}).get("scan_mode"))
+    card = model_card(model)
     if facts is not None:
-        coverage = model_card(model).check_input(
+        coverage = card.check_input(
             pixel_mm=facts.get("pixel_mm"), scan_mode=facts.get("scan_mode"),
             **dict(facts.get("physics") or {}))
         if not coverage.covered:
@@ -61,7 +67,7 @@ def deblur_planes(image: np.ndarray, weights: str | None, device: str,
             warnings.simplefilter("ignore", CardWarning)  # reported once, above
             out[i] = deblur(plane, model, **_route(facts))
         yield Step(i + 1, len(planes), f"deblurring plane {i + 1}/{len(planes)}")
-    return out.reshape(arr.shape), model.source
+    return out.reshape(arr.shape), model.source, card.summary()
 
 
 def _route(facts: dict | None) -> dict:
@@ -92,7 +98,8 @@ class DeblurWidget(JobDock, Container):
         # a plain text field: empty means the shipped weights (a file field would show the
         # working directory when empty)
         self.weights = LineEdit(label="weights", value="",
-                                tooltip=f"a .pt file; empty = {SHIPPED_LABEL}")
+                                tooltip=f"a .pt file; empty = {SHIPPED_LABEL}: the model for "
+                                "the layer's scan mode (isotropic or x-scan)")
         self.weights.native.setPlaceholderText(SHIPPED_LABEL)
         self.browse_button = PushButton(text="Select weights file ...")
         self.device = ComboBox(label="device", choices=["auto", "cpu"], value="auto")
@@ -114,17 +121,41 @@ class DeblurWidget(JobDock, Container):
         self.card_worker = None
         # the card is read when the field is left or a file is picked (not at every keystroke)
         self.weights.native.editingFinished.connect(self._read_card)
+        # the shipped model depends on the layer's scan mode
+        self.image.changed.connect(self._on_input_changed)
+        self.scan_mode.changed.connect(self._on_input_changed)
         self._read_card()
 
-    def _read_card(self, _value=None) -> None:
-        """Show the chosen weights' card (read in a worker: it needs torch)."""
-        self.card.value = "model: reading the card ..."
+    def _card_key(self) -> tuple[str | None, str | None]:
+        """(weights file, scan mode choosing the shipped model) of the card to show."""
         path = self.weights_path
-        self.card_worker = start_card_reader(
-                                             path, lambda result: self._show_card(result, path))
+        if path is not None or self.image.value is None:
+            return path, None
+        try:
+            facts = layer_input_facts(self.image.value, self.scan_mode.value)
+        except ValueError:      # unreadable metadata: Deblur reports it; show the default
+            return None, None
+        return None, facts["scan_mode"]
 
-    def _show_card(self, result, path) -> None:
-        if path != self.weights_path:     # a stale answer: another file was chosen since
+    def _on_input_changed(self, _value=None) -> None:
+        try:
+            if self.weights_path is None:
+                self._read_card()
+        except RuntimeError:             # the dock was closed and its Qt objects deleted
+            pass
+
+    def _read_card(self, _value=None) -> None:
+        """Show the card of the weights a run would use (read in a worker: it needs torch)."""
+        self.card.value = "model: reading the card ..."
+        key = self._card_key()
+        self.card_worker = start_card_reader(
+            key[0], lambda result: self._show_card(result, key), scan_mode=key[1])
+
+    def _show_card(self, result, key) -> None:
+        try:
+            if key != self._card_key():  # a stale answer: another file or layer chosen since
+                return
+        except RuntimeError:             # the dock was closed and its Qt objects deleted
             return
         summary, text = result
         self.card.value = summary
@@ -170,10 +201,10 @@ class DeblurWidget(JobDock, Container):
                    on_returned=lambda result: self._add_result(layer, *result),
                    on_yielded=self._on_card_problems)
 
-    def _add_result(self, layer, data: np.ndarray, source: str) -> None:
+    def _add_result(self, layer, data: np.ndarray, source: str, card_summary: str) -> None:
         meta = dict(layer.metadata)
         meta.update({"deblurred_by": "DC_GAN", "weights": source, "source_layer": layer.name,
-                     "model_card": self.card.value,
+                     "model_card": card_summary,
                      "card_warning": self.card_warning.value or None})
         self._viewer.add_image(
             data, name=f"{layer.name} deblurred (DC_GAN)", metadata=meta,

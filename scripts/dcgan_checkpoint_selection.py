@@ -1,0 +1,142 @@
+"""Choose a DC_GAN training run's checkpoint on validation phantoms, and decide against the
+shipped model.
+
+A long run writes its checkpoint every N steps (``--checkpoint-every``); copies of them (any
+names) are scored here, with the final weights, on the validation scenarios of the domain Y
+ablation (:mod:`dcgan_domain_y_ablation`: the tube pairs at 1.2 / 2.0 / 2.8 mm and MNIST
+*training* digits that realistic data never draw, 7 mismatch scenarios; never the test series).
+Each checkpoint's generator gets the model card of the run's data (``--domains``), so it is
+deblurred through the card exactly as ``deblur`` would (transposition, resampling).
+
+Rules, fixed before any score was seen:
+
+* the chosen candidate is the one with the highest mean validation PSNR among those that merge
+  no validation tube pair the native resolves;
+* it replaces the shipped weights only if it is at least as good as the shipped model on mean
+  validation PSNR **and** mean validation SSIM, resolves at least as many validation tube pairs,
+  and merges none.
+
+    python scripts/dcgan_checkpoint_selection.py --domains runs/realistic.npz \\
+        --candidate step2000=runs/real8k/ck_2.pt ... --candidate final=runs/real8k/dcgan_weights.pt \\
+        --out docs/results/dcgan/realistic_selection
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from dcgan_domain_y_ablation import (  # noqa: E402
+    VALIDATION_DIGITS,
+    VALIDATION_SCENARIOS,
+    _validation,
+    score,
+)
+
+
+def as_weights(path: Path, card: dict, folder: Path) -> tuple[Path, int]:
+    """A weights file (with ``card``) of the generator in a weights file or checkpoint."""
+    import torch
+
+    from napari_mpi_dl.dcgan.config import ModelConfig
+    from napari_mpi_dl.dcgan.networks import ResnetGenerator
+    from napari_mpi_dl.dcgan.weights import read_generator_state, save_generator_weights
+
+    cfg, state, info = read_generator_state(path)
+    payload = torch.load(path, map_location="cpu", weights_only=False)
+    step = int(payload.get("step", 0))
+    if not info.get("checkpoint") and "card" in payload:
+        return path, step
+    g = ResnetGenerator(cfg)
+    g.load_state_dict({k: v.float() for k, v in state.items()})
+    out = folder / f"{path.stem}_{step}.pt"
+    save_generator_weights(out, g, ModelConfig(generator=cfg), step=step,
+                           info={"source": str(path.name)}, card=card)
+    return out, step
+
+
+def summarise(res: dict) -> dict:
+    import numpy as np
+
+    sc = [k for k in res if not k.startswith("_")]
+    return {
+        "mean_psnr_db": round(float(np.mean([res[s]["dcgan"]["psnr_db"] for s in sc])), 2),
+        "mean_ssim": round(float(np.mean([res[s]["dcgan"]["ssim"] for s in sc])), 3),
+        "resolved": sum(t["resolved"] for s in sc for t in res[s]["dcgan"]["tubes"]),
+        "merged": sum(len(res[s]["merged_native_resolved_gaps_mm"]) for s in sc),
+    }
+
+
+def decide(summary: dict) -> tuple[str | None, bool]:
+    """(chosen candidate, whether it replaces the shipped model) by the module's rules."""
+    cands = [k for k in summary if k != "shipped" and summary[k]["merged"] == 0]
+    if not cands:
+        return None, False
+    best = max(cands, key=lambda k: summary[k]["mean_psnr_db"])
+    b, s = summary[best], summary["shipped"]
+    replace = (b["mean_psnr_db"] >= s["mean_psnr_db"] and b["mean_ssim"] >= s["mean_ssim"]
+               and b["resolved"] >= s["resolved"])
+    return best, replace
+
+
+def markdown(record: dict) -> str:
+    lines = ["Validation (never the test series): tube pairs at 1.2 / 2.0 / 2.8 mm and "
+             f"{record['validation_digits']} MNIST training digits in "
+             f"{len(record['validation_scenarios'])} scenarios "
+             f"({', '.join(record['validation_scenarios'])}).", "",
+             "| model | step | mean PSNR (dB) | mean SSIM | tube pairs resolved (of "
+             f"{3 * len(record['validation_scenarios'])}) | merged |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for name, sm in record["summary"].items():
+        lines.append(f"| {name} | {record['steps'].get(name, '')} | {sm['mean_psnr_db']:.2f} | "
+                     f"{sm['mean_ssim']:.3f} | {sm['resolved']} | {sm['merged']} |")
+    lines += ["", f"Chosen candidate: **{record['chosen']}**; replaces the shipped weights: "
+              f"**{'yes' if record['replace'] else 'no'}**.", "", "Rules: " + record["rules"]]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--domains", type=Path, required=True,
+                   help="the run's domains cache (.npz); its card goes into checkpoints")
+    p.add_argument("--candidate", action="append", default=[], metavar="NAME=PATH",
+                   help="a checkpoint or weights file to score")
+    p.add_argument("--out", type=Path, required=True)
+    args = p.parse_args(argv)
+    from napari_mpi_dl.dcgan.data import load_saved_domains
+
+    card = load_saved_domains(args.domains).info["card"]
+    sets = _validation(VALIDATION_SCENARIOS)
+    results = {"shipped": score(None, sets)}
+    steps: dict[str, int] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for item in args.candidate:
+            name, path = item.split("=", 1)
+            weights, steps[name] = as_weights(Path(path), card, Path(tmp))
+            results[name] = score(str(weights), sets)
+            print(name, steps[name], summarise(results[name]), flush=True)
+    summary = {k: summarise(v) for k, v in results.items()}
+    chosen, replace = decide(summary)
+    record = {"validation_scenarios": list(VALIDATION_SCENARIOS),
+              "validation_digits": VALIDATION_DIGITS, "summary": summary, "steps": steps,
+              "chosen": chosen, "replace": replace,
+              "rules": ("the candidate with the highest mean validation PSNR among those that "
+                        "merge no validation tube pair the native resolves; it replaces the "
+                        "shipped weights only if it is at least as good as the shipped model "
+                        "on mean validation PSNR and SSIM, resolves at least as many validation "
+                        "tube pairs and merges none"),
+              "results": results}
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "checkpoint_selection.json").write_text(json.dumps(record, indent=2) + "\n")
+    (args.out / "checkpoint_selection.md").write_text(markdown(record))
+    print(markdown(record))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
