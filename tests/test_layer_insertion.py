@@ -1,9 +1,9 @@
 """Result layers reach the viewer without avoidable stalls of its event loop.
 
-napari's layer machinery is prepared in a worker thread when a dock opens (its lazy imports and
-the session's first full garbage collection), so the first result insertion does neither in the
-GUI thread; a result of several layers is added one layer per event-loop turn, and the job
-counts as running until its last layer is in.
+napari's layer machinery is prepared when a dock opens (its lazy imports in the warm-up worker,
+then the session's first full garbage collection), so the first result insertion does neither;
+a result of several layers is added one layer per event-loop turn, and the job counts as running
+until its last layer is in.
 """
 
 from __future__ import annotations
@@ -27,34 +27,49 @@ from napari_mpi_dl.widgets._jobs import in_turns  # noqa: E402
 TIMEOUT_MS = 30_000
 
 
-def test_warm_up_layers_prepares_napari_once_with_a_full_collection(monkeypatch):
+def test_warm_up_layers_prepares_napari_once(monkeypatch):
     monkeypatch.setattr(_layers, "_warmed", set())  # as in a new session
-    full = []
-
-    def on_gc(phase, info):
-        if phase == "stop" and info["generation"] == 2:
-            full.append(threading.current_thread().name)
-
-    gc.callbacks.append(on_gc)
-    try:
-        result = []
-        worker = threading.Thread(
-            target=lambda: result.append(_layers.warm_up_layers(("image", "shapes"))),
-            name="warm-up")
-        worker.start()
-        worker.join(120)
-        assert result == [True]
-        assert "warm-up" in full  # the full collection ran there, not in the GUI thread
-        full.clear()
-        assert _layers.warm_up_layers(("image",)) is False  # once per session
-        assert threading.current_thread().name not in full
-    finally:
-        gc.callbacks.remove(on_gc)
+    result = []
+    worker = threading.Thread(
+        target=lambda: result.append(_layers.warm_up_layers(("image", "shapes"))))
+    worker.start()
+    worker.join(120)
+    assert result == [True]
+    assert _layers.warm_up_layers(("image",)) is False  # once per session
     import pint
 
     assert type(pint.get_application_registry().get()).__name__ == "UnitRegistry"  # built
     for name in ("scipy.ndimage", "napari.components.histogram", "pandas"):
         assert name in sys.modules
+
+
+def test_collect_garbage_runs_a_full_collection():
+    full = []
+
+    def on_gc(phase, info):
+        if phase == "stop" and info["generation"] == 2:
+            full.append(threading.current_thread())
+
+    gc.callbacks.append(on_gc)
+    try:
+        _layers.collect_garbage()
+    finally:
+        gc.callbacks.remove(on_gc)
+    assert threading.current_thread() in full
+
+
+def test_a_docks_warm_up_collects_garbage_in_the_gui_thread_once(qtbot, monkeypatch):
+    from napari_mpi_dl.widgets._jobs import warm_up
+
+    monkeypatch.setattr(_layers, "_warmed", set())  # as in a new session
+    collections, devices = [], []
+    monkeypatch.setattr(_layers, "collect_garbage",
+                        lambda: collections.append(threading.current_thread()))
+    for opened in (1, 2):  # a second dock opening: nothing left to prepare, no collection
+        warm_up((), devices.append)
+        qtbot.waitUntil(lambda: len(devices) == opened, timeout=TIMEOUT_MS)  # noqa: B023
+    assert collections == [threading.main_thread()]
+    assert devices == [["cpu"], ["cpu"]]
 
 
 def test_warm_up_layers_names_an_unknown_kind():

@@ -318,8 +318,9 @@ def warm_up(modules: tuple[str, ...], on_done: Callable | None = None,
     the modules, ``on_done(devices)`` gets the device list (main thread).
 
     Last, it prepares napari's machinery for the ``layers`` kinds the dock adds, once per
-    session (:func:`napari_mpi_dl.widgets._layers.warm_up_layers`: lazy imports and the first
-    full garbage collection), so the dock's first result insertion does not pay for them."""
+    session (:func:`napari_mpi_dl.widgets._layers.warm_up_layers`: napari's lazy imports, in
+    the worker; then the first full garbage collection, in the GUI thread when the worker is
+    done), so the dock's first result insertion does not pay for them."""
     from napari.qt.threading import create_worker
 
     def job():
@@ -333,18 +334,27 @@ def warm_up(modules: tuple[str, ...], on_done: Callable | None = None,
             importlib.import_module(name)
         if then is not None:
             then()
+        fresh = False
         if layers:
             from napari_mpi_dl.widgets._layers import warm_up_layers
 
-            warm_up_layers(layers)
+            fresh = warm_up_layers(layers)
         if "torch" not in modules:
-            return ["cpu"]
+            return ["cpu"], fresh
         from napari_mpi_dl.training.device import available_devices
 
-        return available_devices()
+        return available_devices(), fresh
+
+    def finish(result) -> None:
+        devices, fresh = result
+        if fresh:
+            from napari_mpi_dl.widgets._layers import collect_garbage
+
+            collect_garbage()
+        if on_done is not None:
+            on_done(devices)
 
     worker = create_worker(job, _start_thread=False, _ignore_errors=True)
-    if on_done is not None:
-        worker.returned.connect(on_done)
+    worker.returned.connect(finish)
     worker.start()
     return worker

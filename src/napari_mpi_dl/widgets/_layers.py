@@ -1,5 +1,6 @@
 """Layer helpers shared by the docks: the 2D plane a stack shows now, mm-unit layer keywords,
-and the once-per-session warm-up of napari's layer machinery (:func:`warm_up_layers`).
+and the once-per-session warm-up of napari's layer machinery (:func:`warm_up_layers`,
+:func:`collect_garbage`).
 """
 
 from __future__ import annotations
@@ -70,17 +71,11 @@ def warm_up_layers(kinds: tuple[str, ...] = ("image",)) -> bool:
     work inside napari and its dependencies: ``Image._update_thumbnail`` imports
     ``scipy.ndimage``, the first ``units="mm"`` builds pint's unit registry, the layer controls
     import napari's histogram model, and the first Shapes layer (the line profiles) imports
-    pandas. After that, Python's first full garbage collection of the heap those imports grew
-    (torch's among them: about 0.2-0.3 s holding the GIL) would land in whichever thread
-    allocates next, often while napari inserts the result layer.
-
-    This does all of that here instead: it imports ``scipy.ndimage``, builds throw-away 2D and
-    3D mm-unit ``napari.layers.Image`` layers (and a line ``Shapes`` layer with text if
-    ``"shapes"`` is in ``kinds``; napari 0.9's layer models are plain Python, no Qt object is
-    made) and then runs one full collection, so the session's first result insertion pays none
-    of it. Call it from a worker thread (:func:`napari_mpi_dl.widgets._jobs.warm_up` does): the
-    work releases the GIL often enough for the viewer to keep painting, except the collection
-    itself, which is a single C call.
+    pandas. This does all of that here instead: it imports ``scipy.ndimage`` and builds
+    throw-away 2D and 3D mm-unit ``napari.layers.Image`` layers (and a line ``Shapes`` layer
+    with text if ``"shapes"`` is in ``kinds``; napari 0.9's layer models are plain Python, no Qt
+    object is made). Call it from a worker thread (:func:`napari_mpi_dl.widgets._jobs.warm_up`
+    does), then :func:`collect_garbage` in the GUI thread if it returned True.
 
     Parameters
     ----------
@@ -92,8 +87,6 @@ def warm_up_layers(kinds: tuple[str, ...] = ("image",)) -> bool:
     bool
         True if anything was prepared now, False if every kind was already prepared.
     """
-    import gc
-
     unknown = [k for k in kinds if k not in LAYER_KINDS]
     if unknown:
         raise ValueError(f"kinds must be among {LAYER_KINDS}, got {unknown}")
@@ -115,6 +108,20 @@ def warm_up_layers(kinds: tuple[str, ...] = ("image",)) -> bool:
                    units=mm_units(2), features={"name": np.array(["warm-up"], dtype=object)},
                    text={"string": "{name}", "color": "red", "anchor": "upper_left",
                          "size": 9})
-        gc.collect()
         _warmed.update(todo)
         return True
+
+
+def collect_garbage() -> None:
+    """Run Python's full garbage collection now, in the GUI thread, after a warm-up.
+
+    The first full (generation 2) collection after the warm-up's imports traverses the whole
+    heap (torch's objects among them): 0.1-0.3 s in one C call holding the GIL, which stalls
+    the viewer whichever thread runs it. Left alone it runs in whichever thread allocates next,
+    often while napari inserts the first result layer. Run here, right after the warm-up, it
+    stalls the viewer once, before any result; and in the GUI thread, Qt objects among the
+    garbage are destroyed in the thread they belong to.
+    """
+    import gc
+
+    gc.collect()
