@@ -2,7 +2,7 @@
 
 The shipped weights record the exact command that trained them; its ``--out``, ``--data`` and
 ``--checkpoint-dir`` arguments named absolute scratch folders of the machine that ran it
-(e.g. ``/tmp/<name>/ck``), which mean nothing elsewhere. This rewrites every such folder as
+(e.g. ``/tmp/<name>/ck`` or ``/<home>/runs/<run>``), which mean nothing elsewhere. This rewrites every such folder as
 ``runs/...`` in ``resources/*.json`` and in the records stored inside the weights files (the
 contrastive files' ``info`` and the DC_GAN generator's ``info``/``card``); the weights themselves
 are not touched (checked: every tensor is identical before and after).
@@ -22,8 +22,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESOURCES = ROOT / "resources"
-#: an absolute scratch folder: /tmp/<folder>/ (its first component is dropped)
-SCRATCH = re.compile(r"/tmp/[A-Za-z0-9_.-]+/")
+#: an absolute scratch folder: /tmp/<folder>/ (its first component is dropped), or an absolute
+#: path up to a ``runs/`` folder (``/<anything>/runs/<run>/`` -> ``runs/<run>/``)
+SCRATCH = re.compile(r"/tmp/[A-Za-z0-9_.-]+/|/(?:[A-Za-z0-9_.-]+/)*?runs/")
 
 
 def scrub_text(text: str) -> str:
