@@ -29,8 +29,8 @@ if [[ $RUNS == all || $RUNS == recovery ]]; then
   wait
 fi
 if [[ $RUNS == all || $RUNS == reconstruction ]]; then
-  nice -n 5 napari-mpi-dl train reconstruct --setting wo-cl --pretrain-epochs 0  --epochs 55 "${con[@]}" "${common[@]}" --out "$OUT/contrastive_reconstruction_wocl.pt" &
-  nice -n 5 napari-mpi-dl train reconstruct --setting cl    --pretrain-epochs 3  --epochs 48 "${con[@]}" "${common[@]}" --out "$OUT/contrastive_reconstruction_cl.pt" &
+  nice -n 5 napari-mpi-dl train reconstruct --setting wo-cl --pretrain-epochs 0  --epochs 150 "${con[@]}" "${common[@]}" --out "$OUT/contrastive_reconstruction_wocl.pt" &
+  nice -n 5 napari-mpi-dl train reconstruct --setting cl    --pretrain-epochs 3  --epochs 150 "${con[@]}" "${common[@]}" --out "$OUT/contrastive_reconstruction_cl.pt" &
   wait
 fi
 if [[ $RUNS == all ]]; then
