@@ -17,8 +17,12 @@ Rules, fixed before any score was seen:
   and merges none.
 
     python scripts/dcgan_checkpoint_selection.py --domains runs/realistic.npz \\
-        --candidate step2000=runs/real8k/ck_2.pt ... --candidate final=runs/real8k/dcgan_weights.pt \\
+        --candidate step2000=runs/real8k/ck_2.pt ... \\
+        --candidate final=runs/real8k/dcgan_weights.pt \\
         --out docs/results/dcgan/realistic_selection
+
+"shipped" is what ``deblur`` uses without a weights file for each scenario's scan mode (for an
+isotropic scan: the isotropic model when one is shipped, else the x-scan model, forced).
 """
 
 from __future__ import annotations
@@ -34,9 +38,31 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from dcgan_domain_y_ablation import (  # noqa: E402
     VALIDATION_DIGITS,
     VALIDATION_SCENARIOS,
-    _validation,
     score,
 )
+
+#: validation-only scenarios of an isotropic-scan model: registry scenarios with the scan mode
+#: replaced by "isotropic" (name -> registry scenario it derives from)
+DERIVED_ISOTROPIC = {"isotropic-30db": "noise-30db",
+                     "isotropic-relaxation-30db": "relaxation-30db",
+                     "isotropic-polydisperse": "polydisperse"}
+
+
+def scenarios_named(names) -> dict:
+    """{name: Scenario} of registry names and the derived isotropic ones."""
+    from dataclasses import replace
+
+    from napari_mpi_dl.analysis.scenarios import get_scenario
+
+    out = {}
+    for name in names:
+        if name in DERIVED_ISOTROPIC:
+            base = get_scenario(DERIVED_ISOTROPIC[name])
+            out[name] = replace(base, name=name,
+                                settings=base.settings.replace(scan_mode="isotropic"))
+        else:
+            out[name] = get_scenario(name)
+    return out
 
 
 def as_weights(path: Path, card: dict, folder: Path) -> tuple[Path, int]:
@@ -106,23 +132,29 @@ def main(argv=None) -> int:
                    help="the run's domains cache (.npz); its card goes into checkpoints")
     p.add_argument("--candidate", action="append", default=[], metavar="NAME=PATH",
                    help="a checkpoint or weights file to score")
+    p.add_argument("--scenarios", nargs="+", default=list(VALIDATION_SCENARIOS),
+                   help="validation scenarios (registry names, or for an isotropic model: "
+                        + ", ".join(DERIVED_ISOTROPIC) + ")")
     p.add_argument("--out", type=Path, required=True)
     args = p.parse_args(argv)
     from napari_mpi_dl.dcgan.data import load_saved_domains
 
     card = load_saved_domains(args.domains).info["card"]
-    sets = _validation(VALIDATION_SCENARIOS)
-    results = {"shipped": score(None, sets)}
+    from napari_mpi_dl.analysis.scenarios import validation_set
+
+    scen = scenarios_named(args.scenarios)
+    sets = {n: validation_set(sc, n_digits=VALIDATION_DIGITS, seed=0) for n, sc in scen.items()}
+    results = {"shipped": score(None, sets, scen)}
     steps: dict[str, int] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for item in args.candidate:
             name, path = item.split("=", 1)
             weights, steps[name] = as_weights(Path(path), card, Path(tmp))
-            results[name] = score(str(weights), sets)
+            results[name] = score(str(weights), sets, scen)
             print(name, steps[name], summarise(results[name]), flush=True)
     summary = {k: summarise(v) for k, v in results.items()}
     chosen, replace = decide(summary)
-    record = {"validation_scenarios": list(VALIDATION_SCENARIOS),
+    record = {"validation_scenarios": list(args.scenarios),
               "validation_digits": VALIDATION_DIGITS, "summary": summary, "steps": steps,
               "chosen": chosen, "replace": replace,
               "rules": ("the candidate with the highest mean validation PSNR among those that "

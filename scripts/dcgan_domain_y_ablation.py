@@ -110,8 +110,12 @@ def _validation(scenarios):
             for name in scenarios}
 
 
-def score(weights: str | None, sets: dict) -> dict:
-    """Validation metrics of DC_GAN (weights; None = shipped) and of the native image."""
+def score(weights: str | None, sets: dict, scenarios: dict | None = None) -> dict:
+    """Validation metrics of DC_GAN (weights; None = shipped) and of the native image.
+
+    ``scenarios``: {name: Scenario} for names that are not in the registry (derived validation
+    scenarios); the others are looked up by name.
+    """
     import warnings
 
     from napari_mpi_dl.analysis.metrics import image_metrics
@@ -125,7 +129,7 @@ def score(weights: str | None, sets: dict) -> dict:
     fn = make_method(weights, device="cpu", num_threads=1)
     out = {}
     for name, (phantoms, natives) in sets.items():
-        sc = get_scenario(name)
+        sc = (scenarios or {}).get(name) or get_scenario(name)
         layer = sc.grid.layer_kwargs()
         rows = {"native": [], "dcgan": []}
         tubes = {"native": [], "dcgan": []}

@@ -2,10 +2,11 @@
 
 The shipped weights record the exact command that trained them; its ``--out``, ``--data`` and
 ``--checkpoint-dir`` arguments named absolute scratch folders of the machine that ran it
-(e.g. ``/tmp/<name>/ck`` or ``/<home>/runs/<run>``), which mean nothing elsewhere. This rewrites every such folder as
-``runs/...`` in ``resources/*.json`` and in the records stored inside the weights files (the
-contrastive files' ``info`` and the DC_GAN generator's ``info``/``card``); the weights themselves
-are not touched (checked: every tensor is identical before and after).
+(e.g. ``/tmp/<name>/ck`` or ``/<home>/runs/<run>``), which mean nothing elsewhere. This
+rewrites every such folder as ``runs/...`` in ``resources/*.json`` and in the records stored
+inside the weights files (the contrastive files' ``info`` and the DC_GAN generator's
+``info``/``card``); the weights themselves are not touched (checked: every tensor is identical
+before and after).
 
     python scripts/scrub_provenance_paths.py          # rewrite in place (atomic per file)
     python scripts/scrub_provenance_paths.py --check  # exit 1 if any record still has one
