@@ -127,15 +127,21 @@ def test_train_deblur_realistic_flag_generates_the_realistic_domains_and_writes_
 
 
 @pytest.mark.parametrize("extra, message", [
-    (["--data", "x.npz"], "use it with --generate"),
-    (["--generate", "4", "--y-source", "native_high"], "--y-source does not apply"),
-    (["--generate", "4", "--y-phantoms", "4"], "--y-phantoms must be between 1 and"),
+    (["--realistic", "rl-model", "--data", "x.npz"], "use it with --generate"),
+    (["--realistic", "rl-model", "--generate", "4", "--y-source", "native_high"],
+     "--y-source does not apply"),
+    (["--realistic", "rl-model", "--generate", "4", "--y-phantoms", "4"],
+     "--y-phantoms must be between 1 and"),
+    (["--generate", "4", "--realistic", "rl-ideal", "--realistic-scan-modes", "x", "isotropic"],
+     "--realistic-scan-modes x isotropic: give x and/or y"),
+    (["--generate", "4", "--realistic-scan-modes", "isotropic"],
+     "--realistic-scan-modes chooses the scan modes"),
 ])
-def test_train_deblur_realistic_flag_rejects_what_does_not_apply(tmp_path, capsys, extra,
-                                                                 message):
+def test_train_deblur_realistic_options_reject_what_does_not_apply(tmp_path, capsys, extra,
+                                                                   message):
     from napari_mpi_dl.cli.main import main
 
-    rc = main(["train", "deblur", "--realistic", "rl-model", *extra, "--steps", "1",
+    rc = main(["train", "deblur", *extra, "--steps", "1",
                "--checkpoint-dir", str(tmp_path / "ck"), "--no-progress"])
     assert rc != 0
     assert message in capsys.readouterr().err
@@ -231,17 +237,3 @@ def test_train_deblur_realistic_scan_modes_isotropic_generates_isotropic_data(tm
     assert "--realistic-scan-modes isotropic" in card.provenance
 
 
-@pytest.mark.parametrize("extra, message", [
-    (["--realistic", "rl-ideal", "--realistic-scan-modes", "x", "isotropic"],
-     "--realistic-scan-modes x isotropic: give x and/or y"),
-    (["--realistic-scan-modes", "isotropic"], "--realistic-scan-modes chooses the scan modes"),
-])
-def test_train_deblur_realistic_scan_modes_rejects_what_does_not_apply(tmp_path, capsys, extra,
-                                                                       message):
-    from napari_mpi_dl.cli.main import main
-
-    rc = main(["train", "deblur", "--generate", "4", *extra, "--steps", "1",
-               "--checkpoint-dir", str(tmp_path / "ck"), "--no-progress"])
-    assert rc != 0
-    assert message in capsys.readouterr().err
-    assert not (tmp_path / "ck").exists()
