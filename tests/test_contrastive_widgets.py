@@ -170,3 +170,29 @@ def test_training_docks_draw_their_loss_curves_off_the_gui_thread(make_napari_vi
     dock.plot_losses()
     qtbot.waitUntil(lambda: dock.loss_canvas.renders >= 3, timeout=TIMEOUT_MS)
     assert dock.loss_canvas.ax.get_ylabel() == "loss (MSE)"
+
+
+def test_a_plot_canvas_shorter_than_its_aspect_renders_at_its_height_not_cropped(qtbot):
+    """In a dock the loss plot's label is often shorter than the figure's aspect ratio asks for
+    (its width x 2.2 / 3.5): the picture is rendered at the label's height, so its top (the
+    legend) and bottom (the axis label) are not cut off by a centred, taller pixmap."""
+    from napari_mpi_dl.widgets._agg_canvas import AggCanvas
+
+    def setup(figure, ax):
+        return None
+
+    canvas = AggCanvas(setup)
+    qtbot.addWidget(canvas)
+    canvas.resize(400, 180)  # the aspect ratio would ask for 400 x 251
+    canvas.show()
+    qtbot.waitExposed(canvas)
+    canvas.draw(lambda ax, state: ax.plot([0, 1], [0, 1]))
+    qtbot.waitUntil(lambda: canvas.renders >= 1 and not canvas.busy, timeout=TIMEOUT_MS)
+    pm = canvas.pixmap()
+    rect = canvas.contentsRect()
+    assert abs(pm.width() - rect.width()) <= 4
+    assert pm.height() <= rect.height() + 1
+    # a wide enough, tall label keeps the configured aspect ratio
+    canvas.resize(400, 600)
+    qtbot.waitUntil(lambda: canvas.renders >= 2 and not canvas.busy, timeout=TIMEOUT_MS)
+    assert abs(canvas.pixmap().height() - round(canvas.contentsRect().width() * 2.2 / 3.5)) <= 4

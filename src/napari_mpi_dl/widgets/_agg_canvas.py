@@ -67,10 +67,13 @@ class AggCanvas(QLabel):
         self._future = self._executor.submit(self._render, draw, self._target_inches())
 
     def _target_inches(self) -> tuple[float, float]:
-        """The figure size that fills the label's width (the configured aspect ratio)."""
-        width_px = max(self.contentsRect().width(), int(self._figsize[0] * self._dpi * 0.5))
-        width_in = width_px / self._dpi
-        return width_in, width_in * self._figsize[1] / self._figsize[0]
+        """The figure size that fills the label: its width, and its height once laid out (the
+        configured aspect ratio before), so the picture is never cropped by a shorter label."""
+        rect = self.contentsRect()
+        width_px = max(rect.width(), int(self._figsize[0] * self._dpi * 0.5))
+        aspect_px = width_px * self._figsize[1] / self._figsize[0]
+        height_px = rect.height() if rect.height() >= self.minimumHeight() else aspect_px
+        return width_px / self._dpi, min(height_px, aspect_px) / self._dpi
 
     def sizeHint(self) -> QSize:  # noqa: N802 - Qt's name
         return QSize(int(self._figsize[0] * self._dpi), int(self._figsize[1] * self._dpi))
@@ -131,9 +134,10 @@ class AggCanvas(QLabel):
             image = QImage(result.data, w, h, 4 * w, QImage.Format.Format_RGBA8888).copy()
             self.setPixmap(QPixmap.fromImage(image))
             self.renders += 1
-            target_w = int(round(self._target_inches()[0] * self._dpi))
-            if self._pending is None and abs(w - target_w) > 4 and self._last_draw is not None:
-                self._pending = self._last_draw  # the label changed width while this rendered
+            target_w, target_h = (int(round(v * self._dpi)) for v in self._target_inches())
+            if (self._pending is None and self._last_draw is not None
+                    and (abs(w - target_w) > 4 or abs(h - target_h) > 4)):
+                self._pending = self._last_draw  # the label changed size while this rendered
         if self._pending is not None:
             draw, self._pending = self._pending, None
             self.draw(draw)
