@@ -24,8 +24,8 @@ common=(--threads 1 --seed 0 --sm-seed 0 --device cpu --checkpoint-dir "$CKPT" -
 rec=(--mixtures 300 --recovery-mixtures 300)
 con=(--mixtures 1500 --single-fraction 0.5 --blob-fraction 0.1 --digit-fraction 0.25)
 if [[ $RUNS == all || $RUNS == recovery ]]; then
-  nice -n 5 napari-mpi-dl train recover --setting wo-cl --pretrain-epochs 0  --epochs 80 "${rec[@]}" "${common[@]}" --out "$OUT/contrastive_recovery_wocl.pt" &
-  nice -n 5 napari-mpi-dl train recover --setting cl    --pretrain-epochs 10 --epochs 70 "${rec[@]}" "${common[@]}" --out "$OUT/contrastive_recovery_cl.pt" &
+  nice -n 5 napari-mpi-dl train recover --setting wo-cl --pretrain-epochs 0  --epochs 330 "${rec[@]}" "${common[@]}" --out "$OUT/contrastive_recovery_wocl.pt" &
+  nice -n 5 napari-mpi-dl train recover --setting cl    --pretrain-epochs 10 --epochs 320 "${rec[@]}" "${common[@]}" --out "$OUT/contrastive_recovery_cl.pt" &
   wait
 fi
 if [[ $RUNS == all || $RUNS == reconstruction ]]; then
