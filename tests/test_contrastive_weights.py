@@ -39,15 +39,34 @@ def test_shipped_weights_load_with_their_provenance():
             assert meta["config"]["train"]["setting"] == setting
 
 
-def test_version_1_contrastive_weights_have_checkpoint_every_converted_to_steps():
-    """The shipped weights were written when checkpoint_every counted epochs (10)."""
-    from napari_mpi_dl.contrastive.inference import shipped_weights_path
-    from napari_mpi_dl.contrastive.weights import epochs_to_steps, read_task_payload
+def test_version_1_contrastive_weights_have_checkpoint_every_converted_to_steps(tmp_path):
+    """Files of format 1 (written when checkpoint_every counted main-task epochs) read with
+    checkpoint_every in steps, from the run's per-epoch record; made here from a shipped file
+    (every shipped file is format 2 now)."""
+    import torch
 
-    payload = read_task_payload(shipped_weights_path("recovery", "cl"))
+    from napari_mpi_dl.contrastive.inference import shipped_weights_path
+    from napari_mpi_dl.contrastive.weights import (
+        epochs_to_steps,
+        read_task_payload,
+        read_weights_payload,
+    )
+
+    raw = read_weights_payload(shipped_weights_path("recovery", "cl"))
+    assert raw["format_version"] == 2
+    raw["format_version"] = 1
+    raw["config"] = {**raw["config"], "train": {**raw["config"]["train"],
+                                                "checkpoint_every": 10}}
+    old = tmp_path / "version1.pt"
+    torch.save(raw, old)  # a plain torch file (no zlib marker) reads too
+    payload = read_task_payload(old)
     assert payload["format_version"] == 1
     main = [h["step"] for h in payload["info"]["history"] if h["phase"] == "main"]
     per_epoch = main[1] - main[0]
+    assert per_epoch > 0
     assert payload["config"]["train"]["checkpoint_every"] == 10 * per_epoch
+    # a format-2 file is read as written: steps (the shipped run's --checkpoint-every 450)
+    shipped = read_task_payload(shipped_weights_path("recovery", "cl"))
+    assert shipped["config"]["train"]["checkpoint_every"] == 450
     assert epochs_to_steps(0, payload["info"]["history"]) == 0
     assert epochs_to_steps(10, []) == 0  # no record: cannot be converted, end only
