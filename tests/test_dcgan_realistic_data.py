@@ -136,6 +136,9 @@ def test_train_deblur_realistic_flag_generates_the_realistic_domains_and_writes_
      "--realistic-scan-modes x isotropic: give x and/or y"),
     (["--generate", "4", "--realistic-scan-modes", "isotropic"],
      "--realistic-scan-modes chooses the scan modes"),
+    (["--generate", "4", "--workers", "2"], "--workers parallelises --realistic"),
+    (["--generate", "4", "--realistic", "rl-ideal", "--workers", "0"],
+     "--workers must be an integer >= 1, got 0"),
 ])
 def test_train_deblur_realistic_options_reject_what_does_not_apply(tmp_path, capsys, extra,
                                                                    message):
@@ -146,6 +149,33 @@ def test_train_deblur_realistic_options_reject_what_does_not_apply(tmp_path, cap
     assert rc != 0
     assert message in capsys.readouterr().err
     assert not (tmp_path / "ck").exists()
+
+
+def test_generation_in_worker_processes_gives_the_one_process_images():
+    """Each image's draw, phantom and noise seed follow its index, not the chunk or process it
+    was simulated in: 2 worker processes (groups split into chunks) give the same domains."""
+    from napari_mpi_dl.dcgan import realistic_data
+    from napari_mpi_dl.phantoms.mnist import mnist_phantoms
+
+    cfg = RealisticConfig(n_x=7, n_y=3, tracers=("ideal", "perimag"), relaxation_times_s=(0.0,),
+                          gradient_errors=(0.0,), clean_fraction=0.3, rl_iterations=3, seed=3)
+    one = generate_realistic_domains(cfg)
+    two = generate_realistic_domains(cfg, workers=2)
+    np.testing.assert_allclose(two.x, one.x, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(two.y, one.y, rtol=0, atol=1e-6)
+    assert one.info["card"] == two.info["card"]
+    # chunks of one image each still give the same images (noise seeded by the image index)
+    ix, _ = training_digits(cfg)
+    chunked = realistic_data.simulate_domain(cfg, "x", mnist_phantoms(ix), workers=1)
+    old = realistic_data.CHUNK_IMAGES
+    try:
+        realistic_data.CHUNK_IMAGES = 1
+        single = realistic_data.simulate_domain(cfg, "x", mnist_phantoms(ix), workers=2)
+    finally:
+        realistic_data.CHUNK_IMAGES = old
+    np.testing.assert_allclose(single, chunked, rtol=0, atol=1e-9 * np.abs(chunked).max())
+    with pytest.raises(ValueError, match="workers must be an integer >= 1"):
+        realistic_data.simulate_domain(cfg, "x", mnist_phantoms(ix), workers=0)
 
 
 # ---- isotropic scans (an isotropic model) -------------------------------------------------

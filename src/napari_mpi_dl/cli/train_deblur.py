@@ -73,6 +73,9 @@ def register(tasks) -> None:
                            "dcgan_weights_isotropic.pt)")
     data.add_argument("--save-data", metavar="FILE.npz",
                       help="with --generate: cache the generated domains for later --data runs")
+    data.add_argument("--workers", type=int, default=1, metavar="N",
+                      help="with --generate --realistic: simulate in N processes (the same "
+                           "images for any N)")
 
     tr = p.add_argument_group("training")
     length = tr.add_mutually_exclusive_group()
@@ -150,6 +153,11 @@ def load_training_domains(args: argparse.Namespace, log=print):
     if getattr(args, "realistic", None) and args.generate is None:
         raise ValueError("--realistic generates its data: use it with --generate N, not with "
                          "--data or --x/--y")
+    if getattr(args, "workers", 1) < 1:
+        raise ValueError(f"--workers must be an integer >= 1, got {args.workers}")
+    if getattr(args, "workers", 1) != 1 and not getattr(args, "realistic", None):
+        raise ValueError("--workers parallelises --realistic data generation: use it with "
+                         "--generate N --realistic Y_KIND")
     if getattr(args, "realistic_scan_modes", None) and not getattr(args, "realistic", None):
         raise ValueError("--realistic-scan-modes chooses the scan modes of --realistic data: "
                          "use it with --generate N --realistic Y_KIND")
@@ -197,7 +205,7 @@ def _realistic_domains(args: argparse.Namespace, log):
     t0 = time.perf_counter()
     log(f"simulating realistic domains: X {config.n_x}, Y {config.n_y} ({config.y_kind}) "
         f"MNIST training phantoms, {' and '.join(config.scan_modes)} scans ...")
-    domains = generate_realistic_domains(config)
+    domains = generate_realistic_domains(config, workers=args.workers)
     log(f"  X {domains.x.shape[0]} images, Y {domains.y.shape[0]} images "
         f"({time.perf_counter() - t0:.0f} s)")
     return domains
