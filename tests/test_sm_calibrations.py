@@ -45,6 +45,41 @@ def test_both_realistic_calibrations_use_the_perimag_tracer_and_the_test_one_dri
     assert sm_preset("test").positioning_error_mm == 0
 
 
+def test_the_validation_calibration_is_a_third_scan_drifted_the_other_way():
+    """Models are chosen on it (``contrastive evaluate --test-sm validation``): like the test
+    scan (grid, 1 mm sample, robot error size) but its own robot errors and the drift reversed."""
+    from napari_mpi_dl.contrastive.config import SM_PAIR_PRESETS, SM_PAIRS, DataConfig
+    from napari_mpi_dl.physics.sm_simulation import (
+        VALIDATION_DRIFT_RELAXATION,
+        VALIDATION_DRIFT_SIZE,
+    )
+
+    train, test, val = (sm_preset(n) for n in ("training-perimag", "test-perimag",
+                                                "validation-perimag"))
+    assert VALIDATION_DRIFT_SIZE == pytest.approx(0.98) and VALIDATION_DRIFT_RELAXATION == 0.95
+    assert val.particle.sizes[0].median_nm == pytest.approx(19.0 * 0.98)
+    assert val.particle.relaxation_time_s == pytest.approx(2e-6 * 0.95)
+    assert (val.grid, val.delta_sample_mm, val.positioning_error_mm) == (
+        test.grid, test.delta_sample_mm, test.positioning_error_mm)
+    assert val.positioning_seed != test.positioning_seed
+    assert not np.allclose(val.position_offsets_m(), test.position_offsets_m())
+    assert SM_PAIR_PRESETS["validation"] == ("training-perimag", "validation-perimag")
+    assert SM_PAIR_PRESETS["validation"][0] == SM_PAIR_PRESETS["independent"][0]
+    assert "validation" in SM_PAIRS and DataConfig(sm_pair="validation").sm_pair == "validation"
+    assert train.particle.sizes[0].median_nm < test.particle.sizes[0].median_nm
+
+
+def test_evaluate_cli_offers_the_validation_calibration(capsys):
+    from napari_mpi_dl.cli.main import main
+
+    with pytest.raises(SystemExit):
+        main(["contrastive", "evaluate", "--help"])
+    assert "validation" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["contrastive", "evaluate", "--test-sm", "third"])
+    assert "invalid choice: 'third'" in capsys.readouterr().err
+
+
 def test_positioning_offsets_are_seeded_sub_voxel_and_documented_size():
     test = sm_preset("test-perimag")
     off = test.position_offsets_m()

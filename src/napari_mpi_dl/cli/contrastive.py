@@ -33,11 +33,14 @@ def register(subparsers) -> None:
     ev.add_argument("--test-seed", type=int, default=1, help="noise seed of the test SM")
     ev.add_argument("--training-seed", type=int, default=0,
                     help="noise seed of the training SM (classic reconstruction)")
-    ev.add_argument("--test-sm", choices=("independent", "identical"), default=None,
+    ev.add_argument("--test-sm", choices=("independent", "identical", "validation"),
+                    default=None,
                     help="independent: the test SM is a separate calibration (perimag-like "
                          "tracer, own delta sample, positioning error, drift); identical: the "
-                         "ideal particle with the same physics on both grids (default: the "
-                         "pair the recovery models were trained with)")
+                         "ideal particle with the same physics on both grids; validation: a "
+                         "third calibration (drift the other way, own robot errors; use another "
+                         "--test-seed) to choose models on, never the test (default: the pair "
+                         "the recovery models were trained with)")
     ev.add_argument("--device", default="auto")
     ev.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     ev.set_defaults(func=_evaluate)

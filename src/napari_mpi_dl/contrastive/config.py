@@ -38,10 +38,13 @@ TASKS = ("recovery", "reconstruction")
 SETTINGS = ("cl", "wo-cl")
 LOSSES = ("mse", "relative")
 LR_SCHEDULES = ("constant", "cosine")
-#: Simulated (training, test) SM presets of each ``DataConfig.sm_pair``.
-SM_PAIRS = ("independent", "identical")
+#: Simulated (training, test) SM presets of each ``DataConfig.sm_pair``; ``"validation"`` is the
+#: independent pair's training SM with a third calibration in place of the test one, on which
+#: trained models are chosen (``contrastive evaluate --test-sm validation``), never the test.
+SM_PAIRS = ("independent", "identical", "validation")
 SM_PAIR_PRESETS = {"independent": ("training-perimag", "test-perimag"),
-                   "identical": ("training", "test")}
+                   "identical": ("training", "test"),
+                   "validation": ("training-perimag", "validation-perimag")}
 
 
 def _positive_int(name: str, value) -> None:
@@ -121,11 +124,13 @@ class DataConfig(_Dictable):
         every main-task epoch, reproducibly from (``seed``, epoch)
         (:class:`~napari_mpi_dl.contrastive.data.EpochMixtures`); the validation samples stay
         the fixed first draw. False: one fixed draw for all epochs.
-    sm_pair : {"independent", "identical"}
+    sm_pair : {"independent", "identical", "validation"}
         Which simulated training / test SMs: ``"independent"`` (the perimag-like tracer; the test
         SM a separate calibration with its own delta sample, positioning error and tracer drift,
-        presets ``training-perimag`` / ``test-perimag``) or ``"identical"`` (the ideal particle,
-        the same physics on both grids, presets ``training`` / ``test``).
+        presets ``training-perimag`` / ``test-perimag``), ``"identical"`` (the ideal particle,
+        the same physics on both grids, presets ``training`` / ``test``) or ``"validation"``
+        (the independent pair's training SM; in place of the test SM a third calibration,
+        ``validation-perimag``, drifted the other way, for model choice).
     """
 
     band_hz: tuple[float, float] = (80e3, 600e3)

@@ -226,6 +226,11 @@ TRACER_DRIFT_SIZE = 1.02
 TRACER_DRIFT_RELAXATION = 1.05
 #: Robot positioning error of the independent test calibration: uniform within +-0.1 mm per axis.
 TEST_POSITIONING_ERROR_MM = 0.1
+#: Tracer drift of the *validation* calibration (a third scan, for model choice only; documented
+#: choice): the drift of the test scan's size, in the other direction (median core size 2 %
+#: smaller, Debye time 5 % shorter), with its own robot errors (positioning seed 2).
+VALIDATION_DRIFT_SIZE = 0.98
+VALIDATION_DRIFT_RELAXATION = 0.95
 
 
 def drifted_tracer(tracer: Tracer, size_factor: float = TRACER_DRIFT_SIZE,
@@ -245,7 +250,9 @@ def drifted_tracer(tracer: Tracer, size_factor: float = TRACER_DRIFT_SIZE,
 # positioning error on both grids (identical physics, the test SM differs by its noise only);
 # "training-perimag" / "test-perimag": the perimag-like tracer; the test scan is a separate
 # calibration (a 1 x 1 x 1 mm delta sample fitting its 1 mm grid, its own noise and background
-# with the caller's seed, a robot positioning error, tracer drift).
+# with the caller's seed, a robot positioning error, tracer drift); "validation-perimag": a third
+# calibration like the test one (drift in the other direction, its own robot errors) on which
+# trained models are chosen, so that the test scan never steers a choice.
 SM_PRESETS: dict[str, SystemMatrixSimulation] = {
     "training": SystemMatrixSimulation(
         grid=ImageGrid((19, 19), (38.0, 38.0)), slice_thickness_mm=1.0, name="training-19x19"),
@@ -259,6 +266,13 @@ SM_PRESETS: dict[str, SystemMatrixSimulation] = {
         slice_thickness_mm=1.0, delta_sample_mm=(1.0, 1.0, 1.0), subpoints=(2, 2, 2),
         positioning_error_mm=TEST_POSITIONING_ERROR_MM, positioning_seed=1,
         name="test-37x37-perimag"),
+    "validation-perimag": SystemMatrixSimulation(
+        particle=drifted_tracer(PERIMAG_SM_TRACER, VALIDATION_DRIFT_SIZE,
+                                VALIDATION_DRIFT_RELAXATION),
+        grid=ImageGrid((37, 37), (37.0, 37.0)), slice_thickness_mm=1.0,
+        delta_sample_mm=(1.0, 1.0, 1.0), subpoints=(2, 2, 2),
+        positioning_error_mm=TEST_POSITIONING_ERROR_MM, positioning_seed=2,
+        name="validation-37x37-perimag"),
 }
 SM_PRESET_NAMES: tuple[str, ...] = tuple(SM_PRESETS)
 
