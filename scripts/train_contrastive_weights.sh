@@ -12,9 +12,11 @@
 # mixtures (weighted sums of training pairs) and a 384-wide recovery head (the default),
 # reconstruction mixtures: half single voxels, a quarter MNIST training digits.
 #
-# The shipped files were made on a shared 2-core CPU machine, two runs at a time (recovery first,
-# then reconstruction), niced, one torch thread each; RUNS=recovery or RUNS=reconstruction runs
-# one pair only.
+# The CPU path. The shipped reconstruction files were made with it on a shared 2-core CPU machine
+# (two runs at a time, niced, one torch thread each); the shipped recovery files come from the
+# paper's 1000 epochs on a GPU (scripts/train_weights_on_gpu.sh), chosen over this script's 330
+# epochs on the validation calibration (scripts/contrastive_model_choice.py). RUNS=recovery or
+# RUNS=reconstruction runs one pair only.
 set -euo pipefail
 OUT=${OUT:-resources}
 CKPT=${CKPT:-runs/contrastive}

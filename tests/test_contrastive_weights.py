@@ -54,6 +54,7 @@ def test_version_1_contrastive_weights_have_checkpoint_every_converted_to_steps(
 
     raw = read_weights_payload(shipped_weights_path("recovery", "cl"))
     assert raw["format_version"] == 2
+    written = raw["config"]["train"]["checkpoint_every"]  # steps (the run's --checkpoint-every)
     raw["format_version"] = 1
     raw["config"] = {**raw["config"], "train": {**raw["config"]["train"],
                                                 "checkpoint_every": 10}}
@@ -65,8 +66,9 @@ def test_version_1_contrastive_weights_have_checkpoint_every_converted_to_steps(
     per_epoch = main[1] - main[0]
     assert per_epoch > 0
     assert payload["config"]["train"]["checkpoint_every"] == 10 * per_epoch
-    # a format-2 file is read as written: steps (the shipped run's --checkpoint-every 450)
+    # a format-2 file is read as written: steps (the shipped run's --checkpoint-every)
     shipped = read_task_payload(shipped_weights_path("recovery", "cl"))
-    assert shipped["config"]["train"]["checkpoint_every"] == 450
+    assert shipped["config"]["train"]["checkpoint_every"] == written
+    assert f"--checkpoint-every {written} " in shipped["info"]["command"]
     assert epochs_to_steps(0, payload["info"]["history"]) == 0
     assert epochs_to_steps(10, []) == 0  # no record: cannot be converted, end only
