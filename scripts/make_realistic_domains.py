@@ -30,13 +30,17 @@ def main(argv=None) -> int:
     p.add_argument("--realistic", choices=Y_KINDS, required=True, metavar="Y_KIND")
     p.add_argument("--scan-modes", nargs="+", default=list(SCAN_MODES))
     p.add_argument("--rl-iterations", type=int, default=200)
+    p.add_argument("--clean-fraction", type=float, default=None,
+                   help="fraction of X images left noise-free (default: RealisticConfig's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--out", required=True, metavar="FILE.npz")
     args = p.parse_args(argv)
     config = RealisticConfig(n_x=args.generate - args.y_phantoms, n_y=args.y_phantoms,
                              y_kind=args.realistic, rl_iterations=args.rl_iterations,
-                             seed=args.seed, scan_modes=tuple(args.scan_modes))
+                             seed=args.seed, scan_modes=tuple(args.scan_modes),
+                             **({} if args.clean_fraction is None
+                                else {"clean_fraction": args.clean_fraction}))
     t0 = time.perf_counter()
 
     def progress(done, total):
