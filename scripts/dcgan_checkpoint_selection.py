@@ -67,23 +67,13 @@ def scenarios_named(names) -> dict:
 
 def as_weights(path: Path, card: dict, folder: Path) -> tuple[Path, int]:
     """A weights file (with ``card``) of the generator in a weights file or checkpoint."""
-    import torch
+    from napari_mpi_dl.dcgan.weights import export_generator, read_generator_state
 
-    from napari_mpi_dl.dcgan.config import ModelConfig
-    from napari_mpi_dl.dcgan.networks import ResnetGenerator
-    from napari_mpi_dl.dcgan.weights import read_generator_state, save_generator_weights
-
-    cfg, state, info = read_generator_state(path)
-    payload = torch.load(path, map_location="cpu", weights_only=False)
-    step = int(payload.get("step", 0))
-    if not info.get("checkpoint") and "card" in payload:
-        return path, step
-    g = ResnetGenerator(cfg)
-    g.load_state_dict({k: v.float() for k, v in state.items()})
-    out = folder / f"{path.stem}_{step}.pt"
-    save_generator_weights(out, g, ModelConfig(generator=cfg), step=step,
-                           info={"source": str(path.name)}, card=card)
-    return out, step
+    _, _, info = read_generator_state(path)
+    if not info.get("checkpoint") and "card" in info:
+        return path, int(info.get("step") or 0)
+    out = folder / f"{path.stem}.pt"
+    return out, export_generator(path, out, card=card, info={"source": str(path.name)})
 
 
 def summarise(res: dict) -> dict:

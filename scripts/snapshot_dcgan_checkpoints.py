@@ -19,11 +19,7 @@ from pathlib import Path
 
 
 def snapshot(folder: Path, card: dict, seen: dict) -> None:
-    import torch
-
-    from napari_mpi_dl.dcgan.config import ModelConfig
-    from napari_mpi_dl.dcgan.networks import ResnetGenerator
-    from napari_mpi_dl.dcgan.weights import read_generator_state, save_generator_weights
+    from napari_mpi_dl.dcgan.weights import export_generator
 
     path = folder / "dcgan_last.pt"
     try:
@@ -32,13 +28,11 @@ def snapshot(folder: Path, card: dict, seen: dict) -> None:
         return
     if seen.get(folder) == mtime:
         return
-    cfg, state, _ = read_generator_state(path)  # written atomically: complete or the old one
-    step = int(torch.load(path, map_location="cpu", weights_only=False).get("step", 0))
-    g = ResnetGenerator(cfg)
-    g.load_state_dict({k: v.float() for k, v in state.items()})
-    save_generator_weights(folder / f"g_step{step}.pt", g, ModelConfig(generator=cfg),
-                           step=step, info={"source": f"{folder.name}/dcgan_last.pt"},
-                           card=card)
+    # the checkpoint is written atomically: this reads the complete new one or the old one
+    tmp = folder / ".g_snapshot.tmp"
+    step = export_generator(path, tmp, card=card,
+                            info={"source": f"{folder.name}/dcgan_last.pt"})
+    tmp.replace(folder / f"g_step{step}.pt")
     seen[folder] = mtime
     print(f"{folder.name}: step {step}", flush=True)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,25 @@ def save_generator_weights(path, generator, model_config: ModelConfig, *, step: 
     return Path(path)
 
 
+def export_generator(source: str | os.PathLike, out: str | os.PathLike, *, card,
+                     info: dict[str, Any] | None = None) -> int:
+    """Write the generator of a training checkpoint (or weights file) ``source`` as a weights
+    file ``out`` with ``card`` (a :class:`~napari_mpi_dl.dcgan.card.ModelCard` or its dict);
+    returns its step. What checkpoint selection scores: ``deblur`` loads ``out`` as any model."""
+    from napari_mpi_dl.dcgan.networks import ResnetGenerator
+
+    cfg, state, meta = read_generator_state(source)
+    g = ResnetGenerator(cfg)
+    g.load_state_dict({k: v.float() for k, v in state.items()})
+    # a weights file keeps the generator's fields only: any valid model around them will do
+    model = (ModelConfig.from_dict(meta["model"]) if meta.get("model")
+             else ModelConfig.from_dict({"generator": asdict(cfg),
+                                         "nce": {"layers": [0]}}))
+    step = int(meta.get("step") or 0)
+    save_generator_weights(out, g, model, step=step, info=info, card=card)
+    return step
+
+
 def read_generator_state(path: str | os.PathLike) -> tuple[GeneratorConfig, dict, dict]:
     """Read (config, state_dict, info) of G from a weights file or a full training checkpoint.
 
@@ -90,9 +110,9 @@ def read_generator_state(path: str | os.PathLike) -> tuple[GeneratorConfig, dict
             if payload.get("kind") != CHECKPOINT_KIND:
                 raise ckpt.CheckpointError(
                     f"{str(path)!r} is a {payload.get('kind')!r} checkpoint, not DC_GAN")
-            cfg = ModelConfig.from_dict(payload["config"]["model"]).generator
-            return cfg, payload["models"]["G"], {"step": payload.get("step"),
-                                                 "checkpoint": True}
+            model = ModelConfig.from_dict(payload["config"]["model"])
+            return model.generator, payload["models"]["G"], {
+                "step": payload.get("step"), "checkpoint": True, "model": model.to_dict()}
     except (KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, ckpt.CheckpointError):
             raise
